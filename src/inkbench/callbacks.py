@@ -1,0 +1,109 @@
+"""Lightning callbacks that make a run folder complete and a run reproducible."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.fabric.utilities.seed import seed_everything
+from rich.console import Console
+
+from inkbench.plots import plot_metrics
+
+EPOCH_COLUMNS = (
+    "epoch",
+    "step",
+    "train/loss",
+    "val/loss",
+    "val/cer",
+    "val/wer",
+    "lr",
+    "epoch_time_s",
+    "train_lines_per_s",
+)
+
+
+class StepSeed(L.Callback):
+    """Reseed before every training step from (seed, global step).
+
+    Lightning does not store RNG states in checkpoints, and when a resumed run creates its
+    data iterators (which draw from the global RNG) differs from an uninterrupted one; tying
+    the RNG to the step makes dropout and augmentation independent of interruptions.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        seed_everything(
+            (self.seed * 1_000_003 + trainer.global_step) % 2**32, workers=True, verbose=False
+        )
+
+
+class EpochLog(L.Callback):
+    """One metrics.csv row per epoch, fresh plots, and a plain progress line."""
+
+    def __init__(self, run_dir: Path, console: Console | None = None) -> None:
+        self.csv_path = run_dir / "metrics.csv"
+        self.plot_dir = run_dir / "plots"
+        self.console = console or Console()
+        self._start = 0.0
+        self._lines = 0
+        self._loss_sum = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
+        if self.csv_path.exists():
+            with self.csv_path.open(encoding="utf-8", newline="") as handle:
+                rows = [
+                    r for r in csv.DictReader(handle) if int(r["epoch"]) < trainer.current_epoch
+                ]
+            self._write(rows)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._lines = 0
+        self._loss_sum = 0.0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        # Averaged here rather than read from Lightning's epoch aggregate, which a resumed
+        # run restores with the previous epoch's batches still in it.
+        self._lines += len(batch.texts)
+        self._loss_sum += float(outputs["loss"]) * len(batch.texts)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        elapsed = time.perf_counter() - self._start
+        metrics = trainer.callback_metrics
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        if self._lines:
+            row["train/loss"] = f"{self._loss_sum / self._lines:.6g}"
+        for key in ("val/loss", "val/cer", "val/wer"):
+            if key in metrics:
+                row[key] = f"{float(metrics[key]):.6g}"
+        row["lr"] = f"{trainer.optimizers[0].param_groups[0]['lr']:.6g}"
+        row["epoch_time_s"] = f"{elapsed:.2f}"
+        row["train_lines_per_s"] = f"{self._lines / max(elapsed, 1e-9):.1f}"
+        rows = []
+        if self.csv_path.exists():
+            with self.csv_path.open(encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        self._write([*rows, row])
+        plot_metrics(self.csv_path, self.plot_dir)
+        shown = "  ".join(f"{k} {row[k]}" for k in EPOCH_COLUMNS[2:7] if k in row)
+        self.console.print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {shown}  {elapsed:.1f}s",
+            highlight=False,
+        )
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self.csv_path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)

@@ -1,0 +1,70 @@
+"""The LightningDataModule for line recognition, built from the ``data`` config section."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from inkbench.config import Config
+from inkbench.data.charset import Charset
+from inkbench.data.datasets import DATASETS
+from inkbench.data.lines import EncodedLines, EpochShuffle, collate_lines
+
+SPLITS = ("train", "val", "test")
+
+
+def build_split(cfg: Config, split: str) -> EncodedLines:
+    """One split of the configured dataset, ready for a DataLoader (not yet cached)."""
+    charset = Charset(cfg.data.charset)
+    lines = DATASETS.build(
+        cfg.data.name,
+        split=split,
+        seed=cfg.seed,
+        charset=charset,
+        height=cfg.data.height,
+        **cfg.data.options,
+    )
+    return EncodedLines(lines, charset, cfg.data.height, cfg.data.max_width)
+
+
+class LineDataModule(L.LightningDataModule):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.charset = Charset(cfg.data.charset)
+        self.splits: dict[str, EncodedLines] = {}
+
+    def split(self, name: str) -> EncodedLines:
+        if name not in self.splits:
+            data = build_split(self.cfg, name)
+            if self.cfg.data.cache:
+                data.fill_cache(self.cfg.data.num_workers)
+            self.splits[name] = data
+        return self.splits[name]
+
+    def setup(self, stage: str) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for name in wanted.get(stage, ()):
+            self.split(name)
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        data = self.split(name)
+        # Cached lines are plain tensors in memory: worker processes would only add overhead.
+        workers = 0 if self.cfg.data.cache else self.cfg.data.num_workers
+        return DataLoader(
+            data,
+            batch_size=self.cfg.data.batch_size,
+            sampler=EpochShuffle(len(data), self.cfg.seed) if shuffle else None,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            collate_fn=collate_lines,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,63 @@
+"""Write a configured dataset to disk in the folder format (PNG files + labels.tsv)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from inkbench.config import Config
+from inkbench.data.datamodule import SPLITS, build_split
+from inkbench.data.datasets import LineDataset
+from inkbench.data.folder import LABELS_FILE
+from inkbench.errors import InkbenchError
+
+
+def _indexed_line(lines: LineDataset, index: int) -> tuple[int, np.ndarray, str]:
+    return (index, *lines[index])
+
+
+def export_folder(cfg: Config, out: Path, n: int, splits: tuple[str, ...] = SPLITS) -> int:
+    """Write ``n`` lines per split into ``out/<split>/`` (or ``out/`` for a single split).
+
+    Everything is written in a temporary folder that is renamed to ``out`` at the end, so
+    an interrupted export leaves nothing behind. Returns the number of lines written.
+    """
+    if n < 1:
+        raise InkbenchError(f"--n: expected a positive number of lines, got {n}")
+    if out.exists():
+        raise InkbenchError(f"{out}: already exists; choose a new --out folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    written = 0
+    try:
+        for split in splits:
+            target = tmp / split if len(splits) > 1 else tmp
+            target.mkdir(exist_ok=True)
+            data = build_split(cfg, split)
+            count = min(n, len(data))
+            loader = torch.utils.data.DataLoader(
+                range(count),
+                batch_size=None,
+                num_workers=cfg.data.num_workers,
+                collate_fn=partial(_indexed_line, data.lines),
+            )
+            width = len(str(count - 1))
+            rows = []
+            for index, image, text in loader:
+                name = f"{split}-{index:0{width}d}.png"
+                Image.fromarray(image).save(target / name)
+                rows.append(f"{name}\t{text}\n")
+                written += 1
+            (target / LABELS_FILE).write_text("".join(rows), encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return written

@@ -1,0 +1,123 @@
+"""From dataset items to model batches: resizing, label encoding, padding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from inkbench.data.charset import Charset
+from inkbench.data.datasets import LineDataset
+
+
+def fit_line(image: np.ndarray, height: int, max_width: int) -> np.ndarray:
+    """Resize a uint8 line image to ``height`` keeping its aspect ratio, at most ``max_width``."""
+    h, w = image.shape
+    new_w = min(max(1, round(w * height / h)), max_width)
+    if (h, w) == (height, new_w):
+        return image
+    return np.asarray(Image.fromarray(image).resize((new_w, height), Image.Resampling.BILINEAR))
+
+
+def line_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) dark-on-light -> float (1, H, W) in [0, 1] with ink high (padding is 0)."""
+    return torch.from_numpy(255 - image).float().div_(255.0).unsqueeze(0)
+
+
+class EncodedLines(Dataset):
+    """Wraps a LineDataset: fitted images and encoded labels, optionally held in memory."""
+
+    def __init__(self, lines: LineDataset, charset: Charset, height: int, max_width: int) -> None:
+        self.lines = lines
+        self.charset = charset
+        self.height = height
+        self.max_width = max_width
+        self._cache: list[tuple[np.ndarray, str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def load(self, index: int) -> tuple[np.ndarray, str]:
+        image, text = self.lines[index]
+        return fit_line(image, self.height, self.max_width), text
+
+    def fill_cache(self, num_workers: int) -> None:
+        """Render or read every line once, in parallel worker processes."""
+        loader = torch.utils.data.DataLoader(
+            _Loader(self),
+            batch_size=None,
+            num_workers=num_workers,
+            collate_fn=_identity,
+        )
+        self._cache = list(loader)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[int], str]:
+        image, text = self._cache[index] if self._cache is not None else self.load(index)
+        return line_to_tensor(image), self.charset.encode(text), text
+
+
+def _identity(item: tuple[np.ndarray, str]) -> tuple[np.ndarray, str]:
+    return item
+
+
+class _Loader(Dataset):
+    def __init__(self, lines: EncodedLines) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
+        return self.lines.load(index)
+
+
+@dataclass
+class LineBatch:
+    """A padded batch: images (B, 1, H, W_max), widths (B,), CTC targets and the texts."""
+
+    images: torch.Tensor
+    widths: torch.Tensor
+    targets: torch.Tensor
+    target_lengths: torch.Tensor
+    texts: list[str]
+
+
+def collate_lines(items: list[tuple[torch.Tensor, list[int], str]]) -> LineBatch:
+    images, labels, texts = zip(*items, strict=True)
+    height = images[0].shape[1]
+    widths = torch.tensor([im.shape[2] for im in images], dtype=torch.long)
+    batch = torch.zeros(len(images), 1, height, int(widths.max()))
+    for i, im in enumerate(images):
+        batch[i, :, :, : im.shape[2]] = im
+    return LineBatch(
+        images=batch,
+        widths=widths,
+        targets=torch.tensor([i for label in labels for i in label], dtype=torch.long),
+        target_lengths=torch.tensor([len(label) for label in labels], dtype=torch.long),
+        texts=list(texts),
+    )
+
+
+class EpochShuffle(torch.utils.data.Sampler[int]):
+    """A permutation that depends only on (seed, epoch), so a resumed run sees the same order.
+
+    Lightning calls ``set_epoch`` at the start of every epoch.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())

@@ -1,0 +1,7 @@
+"""Model registry: ``MODELS.build("crnn", num_classes=..., input_height=..., **options)``."""
+
+# Importing a family module registers its models.
+from inkbench.models.ocr import crnn as _crnn  # noqa: F401
+from inkbench.models.registry import MODELS, PROVIDED_MODEL_ARGS
+
+__all__ = ["MODELS", "PROVIDED_MODEL_ARGS"]

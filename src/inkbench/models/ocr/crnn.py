@@ -1,0 +1,96 @@
+"""CRNN: convolutional features -> bidirectional LSTM -> per-column class scores (Shi et al. 2015).
+
+Trained with CTC. The CNN reduces the height to 1 and the width by ``4`` so a 32-pixel-high
+line of width W yields W/4 time steps: enough for narrow glyphs such as "il1".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from inkbench.models.registry import MODELS
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class CRNN(nn.Module):
+    """CNN -> BiLSTM -> linear, output (T, B, num_classes) log-probabilities for CTC."""
+
+    #: Width reduction of the CNN: time steps = ceil(W / width_stride) for input width W.
+    width_stride = 4
+
+    def __init__(
+        self,
+        num_classes: int,
+        input_height: int,
+        channels: tuple[int, ...] = (32, 64, 128, 128),
+        hidden: int = 128,
+        lstm_layers: int = 2,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if len(channels) < 2:
+            raise ValueError("channels needs at least two stages (each halves the height)")
+        layers: list[nn.Module] = []
+        c_in, height = 1, input_height
+        for i, c_out in enumerate(channels):
+            layers.append(_conv_block(c_in, c_out))
+            # First two stages halve width and height; later ones only the height, so the
+            # sequence keeps W/4 steps.
+            pool = (2, 2) if i < 2 else (2, 1)
+            layers.append(nn.MaxPool2d(pool, pool))
+            c_in, height = c_out, height // 2
+        self.cnn = nn.Sequential(*layers)
+        self.feature_height = max(height, 1)
+        self.project = nn.Linear(c_in * self.feature_height, hidden)
+        self.rnn = nn.LSTM(
+            hidden,
+            hidden,
+            num_layers=lstm_layers,
+            bidirectional=True,
+            dropout=dropout if lstm_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * hidden, num_classes)
+
+    def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
+        """Number of valid time steps for images of the given (unpadded) widths."""
+        return torch.div(widths, self.width_stride, rounding_mode="floor").clamp(min=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # images: (B, 1, H, W), ink high, values in [0, 1]
+        features = self.cnn(images)  # (B, C, H', W/4)
+        b, c, h, w = features.shape
+        seq = features.permute(3, 0, 1, 2).reshape(w, b, c * h)  # (T, B, C*H')
+        seq = self.dropout(torch.relu(self.project(seq)))  # (T, B, hidden)
+        seq, _ = self.rnn(seq)  # (T, B, 2*hidden)
+        logits = self.classifier(self.dropout(seq))  # (T, B, num_classes)
+        return logits.log_softmax(dim=-1)
+
+
+@MODELS.register("crnn")
+def crnn(
+    num_classes: int,
+    input_height: int,
+    *,
+    channels: list[int] | None = None,
+    hidden: int = 128,
+    lstm_layers: int = 2,
+    dropout: float = 0.2,
+) -> CRNN:
+    """CRNN sized for CPU training by default (~0.9 M parameters)."""
+    return CRNN(
+        num_classes,
+        input_height,
+        channels=tuple(channels or (32, 64, 128, 128)),
+        hidden=hidden,
+        lstm_layers=lstm_layers,
+        dropout=dropout,
+    )

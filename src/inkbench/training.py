@@ -1,0 +1,157 @@
+"""``inkbench train``: config -> DataModule + task + Lightning Trainer -> a complete run folder."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from rich.console import Console
+
+from inkbench.callbacks import EpochLog, StepSeed
+from inkbench.checkpoints import AtomicCheckpointIO
+from inkbench.config import Config
+from inkbench.data.datamodule import LineDataModule
+from inkbench.errors import InkbenchError
+from inkbench.runs import Run, create_run
+from inkbench.tasks.recognition import CTCRecognition
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that survives the run folder's rename from ``.partial-*`` to its name.
+
+    Lightning drops the best score on resume when the checkpoint folder moved; here the
+    stored paths are rebased onto the current folder instead.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = str(state_dict.get("dirpath", self.dirpath))
+        new = str(self.dirpath)
+
+        def rebase(value: Any) -> Any:
+            return (
+                new + value[len(old) :]
+                if isinstance(value, str) and value.startswith(old)
+                else value
+            )
+
+        state = {key: rebase(value) for key, value in state_dict.items()}
+        state["best_k_models"] = {
+            rebase(k): v for k, v in state_dict.get("best_k_models", {}).items()
+        }
+        super().load_state_dict(state)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's banners and tips out of the output; warnings still show."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric.utilities.rank_zero").setLevel(logging.WARNING)
+    # lightning 2.6.6 calls a torch.utils._pytree API that torch 2.14 deprecates.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def build_trainer(cfg: Config, run_dir: Path, console: Console | None = None) -> L.Trainer:
+    quiet_lightning()
+    t = cfg.trainer
+    # Best and last are two callbacks: Lightning 2.6 writes `save_last` only on epochs that
+    # also saved a top-k checkpoint, and resuming needs the state of every epoch.
+    # Both save at the very end of the epoch (after validation): a checkpoint written in
+    # on_validation_end makes a resumed Lightning run repeat that training epoch.
+    best = RunCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=t.monitor,
+        mode=t.monitor_mode,
+        save_top_k=1,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+        save_on_train_epoch_end=True,
+    )
+    last = RunCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        save_top_k=1,
+        enable_version_counter=False,
+        save_on_train_epoch_end=True,
+    )
+    return L.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        precision=t.precision,  # type: ignore[arg-type]
+        gradient_clip_val=t.gradient_clip_val,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        log_every_n_steps=t.log_every_n_steps,
+        deterministic=t.deterministic,
+        num_sanity_val_steps=0,
+        callbacks=[best, last, StepSeed(cfg.seed), EpochLog(run_dir, console)],
+        logger=TensorBoardLogger(save_dir=run_dir, name="tb", version="", default_hp_metric=False),
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+    )
+
+
+def train(
+    cfg: Config,
+    runs_dir: Path,
+    name: str | None = None,
+    resume: Run | None = None,
+    argv: list[str] | None = None,
+    console: Console | None = None,
+) -> Run:
+    """Train ``cfg`` into a new run folder (or continue ``resume`` from its last.ckpt).
+
+    Any exception or interrupt still ends with a renamed run folder whose meta.json says
+    ``failed`` or ``interrupted`` and why; the exception is then re-raised.
+    """
+    console = console or Console()
+    argv = argv if argv is not None else sys.argv
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    # Load the data before the run folder exists: a bad dataset leaves nothing behind.
+    datamodule = LineDataModule(cfg)
+    datamodule.setup("fit")
+    if resume is None:
+        run = create_run(runs_dir, name or cfg.name, cfg, argv)
+        ckpt_path = None
+    else:
+        run = resume
+        ckpt_path = run.checkpoints / "last.ckpt"
+        if not ckpt_path.is_file():
+            raise InkbenchError(f"{ckpt_path}: no last checkpoint to resume from")
+        run.update_meta(status="running", resumed=[*run.meta().get("resumed", []), argv])
+    console.print(f"run folder: {run.path}", highlight=False)
+    try:
+        seed_everything(cfg.seed, workers=True, verbose=False)
+        torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
+        task = CTCRecognition(cfg)
+        trainer = build_trainer(cfg, run.path, console)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")
+        raise
+    except BaseException as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        run = run.finish("failed", detail)
+        raise
+    best = trainer.checkpoint_callback
+    score = best.best_model_score if best is not None else None
+    run.update_meta(
+        epochs=trainer.current_epoch,
+        best={
+            "metric": cfg.trainer.monitor,
+            "value": float(score) if score is not None else None,
+            "checkpoint": "checkpoints/best.ckpt",
+        },
+    )
+    return run.finish("completed")

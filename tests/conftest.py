@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny line dataset in the folder format and a tiny training config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image, ImageDraw, ImageFont
+
+WORDS = ["ab", "ba", "abc", "cab", "bca", "a b", "cc", "acb"]
+
+
+def draw_line(text: str, height: int = 32) -> Image.Image:
+    font = ImageFont.load_default(size=22)
+    width = int(font.getlength(text)) + 8
+    image = Image.new("L", (max(width, 16), height), 255)
+    ImageDraw.Draw(image).text((4, 4), text, font=font, fill=0)
+    return image
+
+
+def write_folder(root: Path, texts: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, text in enumerate(texts):
+        name = f"line-{i:03d}.png"
+        draw_line(text).save(root / name)
+        rows.append(f"{name}\t{text}\n")
+    (root / "labels.tsv").write_text("".join(rows), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def line_folder(tmp_path: Path) -> Path:
+    """train/val/test folders of short lines over the alphabet 'abc '."""
+    root = tmp_path / "lines"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16), ("val", 8), ("test", 8)):
+        texts = [WORDS[i] for i in rng.integers(0, len(WORDS), n)]
+        write_folder(root / split, texts)
+    return root
+
+
+def tiny_config(data_path: Path, **trainer: object) -> dict:
+    return {
+        "seed": 7,
+        "name": "tiny",
+        "data": {
+            "name": "folder",
+            "path": str(data_path),
+            "charset": "abc ",
+            "batch_size": 4,
+            "num_workers": 0,
+        },
+        "model": {"name": "crnn", "channels": [4, 8, 8, 8], "hidden": 8, "lstm_layers": 1},
+        "optim": {"lr": 0.01, "scheduler": "none"},
+        "trainer": {"max_epochs": 2, "log_every_n_steps": 1, **trainer},
+    }
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path: Path, line_folder: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(line_folder)), encoding="utf-8")
+    return path

@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inkbench.config import load_config, parse_override
+from inkbench.errors import InkbenchError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repo_configs_load() -> None:
+    for path in Path(__file__).parents[1].glob("configs/**/*.yaml"):
+        assert load_config(path).model.name
+
+
+def test_overrides_are_typed(tiny_config_file: Path) -> None:
+    cfg = load_config(
+        tiny_config_file, ["trainer.max_epochs=5", "optim.lr=3e-4", "model.hidden=12"]
+    )
+    assert cfg.trainer.max_epochs == 5
+    assert cfg.optim.lr == pytest.approx(3e-4)
+    assert cfg.model.hidden == 12
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a.b=1", (["a", "b"], 1)),
+        ("a=x y", (["a"], "x y")),
+        ("a.b=[1, 2]", (["a", "b"], [1, 2])),
+        ("a=true", (["a"], True)),
+        ("a=", (["a"], "")),
+    ],
+)
+def test_parse_override(text: str, expected: tuple) -> None:
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["novalue", "=1", "a..b=1"])
+def test_bad_override_syntax(text: str) -> None:
+    with pytest.raises(InkbenchError, match="KEY=VALUE"):
+        parse_override(text)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.max_epoch=3"], r"trainer\.max_epoch: unknown key"),
+        (["trainer.max_epochs=abc"], r"trainer\.max_epochs: .*integer.*'abc'"),
+        (["model.name=nope"], r"model\.name: unknown model 'nope'; choose one of: .*crnn"),
+        (["data.name=nope"], r"data\.name: unknown dataset 'nope'; choose one of: .*folder"),
+        (["model.hiden=3"], r"model\.hiden: unknown option for model 'crnn'; valid options: "),
+        (["model.hidden=big"], r"model\.hidden: .*integer"),
+        (["model.num_classes=3"], r"model\.num_classes: unknown option"),
+        (["optim.name=lbfgs"], r"optim\.name: .*'adamw'"),
+        (["seed.x=1"], r"seed is a value, not a section"),
+    ],
+)
+def test_config_errors_name_the_key(
+    tiny_config_file: Path, overrides: list[str], message: str
+) -> None:
+    with pytest.raises(InkbenchError, match=message) as info:
+        load_config(tiny_config_file, overrides)
+    assert str(tiny_config_file) in str(info.value) or "override" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InkbenchError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_bad_yaml_names_line(tmp_path: Path) -> None:
+    with pytest.raises(InkbenchError, match=r"c\.yaml: line 2"):
+        load_config(write(tmp_path, "seed: 1\ndata: a: b\n"))
+
+
+def test_top_level_must_be_mapping(tmp_path: Path) -> None:
+    with pytest.raises(InkbenchError, match="mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, yaml.safe_dump({"seed": 3})))
+    assert cfg.seed == 3
+    assert cfg.model.name == "crnn"
+    assert cfg.trainer.accelerator == "auto"
