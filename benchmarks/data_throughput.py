@@ -17,14 +17,14 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from inkbench.config import load_config
+from inkbench.config import Config, load_config
 from inkbench.data.datamodule import build_split
-from inkbench.data.lines import collate_lines
+from inkbench.data.lines import EncodedLines, LineBatch, collate_lines, line_loader
 from inkbench.environment import header
 from inkbench.tasks.recognition import CTCRecognition
 
 
-def generator_rate(data, workers: int, lines: int, batch_size: int) -> float:
+def generator_rate(data: EncodedLines, workers: int, lines: int, batch_size: int) -> float:
     loader = DataLoader(
         torch.utils.data.Subset(data, range(lines)),
         batch_size=batch_size,
@@ -36,12 +36,12 @@ def generator_rate(data, workers: int, lines: int, batch_size: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def training_rate(cfg, batches: list, steps: int) -> float:
+def training_rate(cfg: Config, batches: list[LineBatch], steps: int) -> float:
     task = CTCRecognition(cfg)
     optimizer = torch.optim.AdamW(task.parameters(), lr=cfg.optim.lr)
     task.train()
 
-    def step(batch) -> None:
+    def step(batch: LineBatch) -> None:
         optimizer.zero_grad()
         loss, _, _ = task.compute_loss(batch)
         loss.backward()
@@ -68,13 +68,11 @@ def main() -> None:
     data = build_split(cfg, "train")
     workers = cfg.data.num_workers
     gen = generator_rate(data, workers, min(args.lines, len(data)), cfg.data.batch_size)
-    batches = list(
-        DataLoader(
-            torch.utils.data.Subset(data, range(cfg.data.batch_size * 8)),
-            batch_size=cfg.data.batch_size,
-            collate_fn=collate_lines,
-        )
-    )
+    # Training consumes width-bucketed batches of cached lines, as `inkbench train` does.
+    sample = build_split(cfg, "train")
+    sample.lines = torch.utils.data.Subset(data.lines, range(cfg.data.batch_size * 40))
+    sample.fill_cache(workers)
+    batches = list(line_loader(sample, cfg.data.batch_size, True, cfg.seed, workers))
     trained = training_rate(cfg, batches, args.steps)
     print(header())
     print(f"config: {args.config} {' '.join(args.overrides)}")

@@ -48,7 +48,10 @@ class StepSeed(L.Callback):
 class EpochLog(L.Callback):
     """One metrics.csv row per epoch, fresh plots, and a plain progress line."""
 
-    def __init__(self, run_dir: Path, console: Console | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, console: Console | None = None, step_lines: bool = False
+    ) -> None:
+        self.step_lines = step_lines
         self.csv_path = run_dir / "metrics.csv"
         self.plot_dir = run_dir / "plots"
         self.console = console or Console()
@@ -77,6 +80,15 @@ class EpochLog(L.Callback):
         # run restores with the previous epoch's batches still in it.
         self._lines += len(batch.texts)
         self._loss_sum += float(outputs["loss"]) * len(batch.texts)
+        total = trainer.num_training_batches
+        every = max(1, int(total) // 10) if total != float("inf") else 50
+        if self.step_lines and (i + 1) % every == 0:
+            elapsed = time.perf_counter() - self._start
+            self.console.print(
+                f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {i + 1}/{total}  "
+                f"mean loss {self._loss_sum / self._lines:.4f}  {self._lines / elapsed:.0f} lines/s",
+                highlight=False,
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         elapsed = time.perf_counter() - self._start

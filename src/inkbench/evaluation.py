@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader
 
 from inkbench.checkpoints import checkpoint_config, load_checkpoint
 from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.datamodule import build_split
-from inkbench.data.lines import LineBatch, collate_lines, fit_line, line_to_tensor
+from inkbench.data.lines import LineBatch, collate_lines, fit_line, line_loader, line_to_tensor
 from inkbench.errors import InkbenchError
 from inkbench.metrics import ErrorRates
 from inkbench.runs import Run
@@ -73,11 +72,8 @@ def evaluate(
     data = build_split(cfg, split)
     if cfg.data.cache:
         data.fill_cache(cfg.data.num_workers)
-    loader = DataLoader(
-        data,
-        batch_size=batch_size or cfg.data.batch_size,
-        num_workers=0 if cfg.data.cache else cfg.data.num_workers,
-        collate_fn=collate_lines,
+    loader = line_loader(
+        data, batch_size or cfg.data.batch_size, False, cfg.seed, cfg.data.num_workers
     )
     rates = ErrorRates()
     for batch in loader:

@@ -94,7 +94,13 @@ def build_trainer(cfg: Config, run_dir: Path, console: Console | None = None) ->
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
         num_sanity_val_steps=0,
-        callbacks=[best, last, StepSeed(cfg.seed), EpochLog(run_dir, console)],
+        callbacks=[
+            best,
+            last,
+            StepSeed(cfg.seed),
+            # Plain progress lines when there is no terminal for a progress bar.
+            EpochLog(run_dir, console, step_lines=not sys.stderr.isatty()),
+        ],
         logger=TensorBoardLogger(save_dir=run_dir, name="tb", version="", default_hp_metric=False),
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=sys.stderr.isatty(),

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import DATASETS
-from inkbench.data.lines import EncodedLines, EpochShuffle, collate_lines
+from inkbench.data.lines import EncodedLines, line_loader
 
 SPLITS = ("train", "val", "test")
 
@@ -48,16 +48,9 @@ class LineDataModule(L.LightningDataModule):
             self.split(name)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        data = self.split(name)
-        # Cached lines are plain tensors in memory: worker processes would only add overhead.
-        workers = 0 if self.cfg.data.cache else self.cfg.data.num_workers
-        return DataLoader(
-            data,
-            batch_size=self.cfg.data.batch_size,
-            sampler=EpochShuffle(len(data), self.cfg.seed) if shuffle else None,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            collate_fn=collate_lines,
+        data = self.cfg.data
+        return line_loader(
+            self.split(name), data.batch_size, shuffle, self.cfg.seed, data.num_workers
         )
 
     def train_dataloader(self) -> DataLoader:

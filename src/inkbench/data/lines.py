@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,10 @@ class EncodedLines(Dataset):
             collate_fn=_identity,
         )
         self._cache = list(loader)
+
+    def widths(self) -> list[int] | None:
+        """Image widths after fitting, known once the lines are cached."""
+        return None if self._cache is None else [image.shape[1] for image, _ in self._cache]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, list[int], str]:
         image, text = self._cache[index] if self._cache is not None else self.load(index)
@@ -118,6 +123,70 @@ class EpochShuffle(torch.utils.data.Sampler[int]):
     def __len__(self) -> int:
         return self.size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        yield from torch.randperm(self.size, generator=generator).tolist()
+
+
+class WidthBuckets(torch.utils.data.Sampler[list[int]]):
+    """Shuffled batches of lines of similar width, so little of each batch is padding.
+
+    Each epoch's permutation (``sampler``, seeded by epoch) is cut into pools of
+    ``pool`` batches; a pool is sorted by width and cut into batches, and the batches are
+    shuffled. On random line lengths this roughly halves the padded area per batch.
+    """
+
+    def __init__(self, widths: list[int], batch_size: int, seed: int, pool: int = 50) -> None:
+        # Lightning calls set_epoch on `batch_sampler.sampler`.
+        self.sampler = EpochShuffle(len(widths), seed)
+        self.widths = widths
+        self.batch_size = batch_size
+        self.pool = pool
+
+    def __len__(self) -> int:
+        return -(-len(self.widths) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # A generator, so the order is drawn at the first batch, after Lightning's set_epoch
+        # (Lightning creates a resumed run's iterator before it sets the epoch).
+        order = list(self.sampler)
+        span = self.batch_size * self.pool
+        batches: list[list[int]] = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start : start + span], key=self.widths.__getitem__)
+            batches += [
+                chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)
+            ]
+        generator = torch.Generator().manual_seed(
+            self.sampler.seed * 100_003 + self.sampler.epoch + 1
+        )
+        for i in torch.randperm(len(batches), generator=generator).tolist():
+            yield batches[i]
+
+
+def sorted_batches(widths: list[int], batch_size: int) -> list[list[int]]:
+    """Batches in width order, for evaluation where order does not matter."""
+    order = sorted(range(len(widths)), key=widths.__getitem__)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def line_loader(
+    data: EncodedLines, batch_size: int, shuffle: bool, seed: int, num_workers: int
+) -> torch.utils.data.DataLoader:
+    """A DataLoader of LineBatches: width-bucketed when widths are known, seeded shuffling."""
+    widths = data.widths()
+    workers = 0 if widths is not None else num_workers  # cached lines need no workers
+    common = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "collate_fn": collate_lines,
+    }
+    if widths is not None:
+        batches = (
+            WidthBuckets(widths, batch_size, seed)
+            if shuffle
+            else sorted_batches(widths, batch_size)
+        )
+        return torch.utils.data.DataLoader(data, batch_sampler=batches, **common)
+    sampler = EpochShuffle(len(data), seed) if shuffle else None
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, **common)

@@ -1,0 +1,22 @@
+"""Option types and output helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_RUNS = Path("runs")
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Run store folder.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="Config overrides KEY=VALUE, e.g. trainer.max_epochs=3.")
+]
+
+
+def print_json(obj: object) -> None:
+    """The whole stdout of a ``--json`` command: one JSON object and a newline."""
+    sys.stdout.write(json.dumps(obj) + "\n")

@@ -1,0 +1,46 @@
+"""`inkbench profile`: parameters, MACs/FLOPs per layer, latency, memory, MFU."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from inkbench.cli.common import JsonFlag
+
+
+def profile(
+    target: Annotated[
+        str, typer.Argument(help="Model name (registry or torchvision), config file or run folder.")
+    ],
+    input_shape: Annotated[
+        str | None, typer.Option("--input", help="Input shape, e.g. 1x1x64x512.")
+    ] = None,
+    depth: Annotated[int, typer.Option(help="Deepest module level listed (model = 0).")] = 2,
+    backward: Annotated[bool, typer.Option(help="Add the backward pass (train mode).")] = False,
+    latency: Annotated[
+        bool, typer.Option(help="Time the model: latency, throughput, memory, MFU.")
+    ] = False,
+    batch_sizes: Annotated[
+        str | None, typer.Option(help="Batch sizes to time, e.g. 1,8,32 (default: --input's).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    runs: Annotated[int, typer.Option(help="Timed passes per batch size.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Untimed passes before timing.")] = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """Parameters, MACs and FLOPs per layer; latency, memory and MFU with --latency."""
+    from inkbench.profiling.command import run_profile
+
+    run_profile(
+        target,
+        input_shape=input_shape,
+        depth=depth,
+        as_json=as_json,
+        backward=backward,
+        latency=latency,
+        batch_sizes=batch_sizes,
+        device=device,
+        runs=runs,
+        warmup=warmup,
+    )

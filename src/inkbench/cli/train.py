@@ -1,0 +1,114 @@
+"""`inkbench train`, `eval` and `predict`: make a run, measure it, use it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.errors import InkbenchError
+
+
+def train(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="CONFIG file, then overrides KEY=VALUE.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Run folder suffix (default: config name).")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue this run from its last.ckpt, in its folder.")
+    ] = None,
+    eval_split: Annotated[
+        str | None, typer.Option(help="After training, evaluate best.ckpt on this split.")
+    ] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """Train a model from a config file into a new run folder."""
+    from inkbench.config import load_config, validate_config
+    from inkbench.evaluation import evaluate
+    from inkbench.runs import find_run
+    from inkbench.training import train as train_run
+
+    args = list(args or [])
+    paths = [a for a in args if "=" not in a]
+    overrides = [a for a in args if "=" in a]
+    if resume:
+        if paths:
+            raise InkbenchError("train --resume takes no CONFIG (the run's config.yaml is used)")
+        run = find_run(resume, runs_dir)
+        from inkbench.config import apply_overrides, read_yaml
+
+        raw = apply_overrides(read_yaml(run.path / "config.yaml"), overrides)
+        cfg = validate_config(raw, str(run.path / "config.yaml"))
+        result = train_run(cfg, runs_dir, resume=run)
+    else:
+        if len(paths) != 1:
+            raise InkbenchError("train: expected exactly one CONFIG file before the overrides")
+        cfg = load_config(paths[0], overrides)
+        result = train_run(cfg, runs_dir, name=name)
+    console = Console()
+    best = result.meta().get("best", {})
+    console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")
+    if eval_split:
+        scores = evaluate(result, eval_split)
+        console.print(
+            f"{eval_split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  "
+            f"n {scores['n']}  run {result.path}",
+            highlight=False,
+        )
+
+
+def eval_command(
+    run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
+    split: Annotated[str, typer.Option(help="Dataset split to evaluate.")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    batch_size: Annotated[int | None, typer.Option(help="Lines per batch.")] = None,
+    as_json: JsonFlag = False,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """CER and WER of a run's checkpoint on a split."""
+    from inkbench.evaluation import evaluate
+    from inkbench.runs import find_run
+
+    if checkpoint not in ("best", "last"):
+        raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
+    scores = evaluate(find_run(run, runs_dir), split, checkpoint, batch_size)
+    if as_json:
+        print_json({k: scores[k] for k in ("cer", "wer", "n", "run", "split")})
+    else:
+        Console().print(
+            f"{split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  n {scores['n']}  "
+            f"run {scores['run']}",
+            highlight=False,
+        )
+
+
+def predict(
+    run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
+    images: Annotated[list[Path], typer.Argument(help="Line image files.")],
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    as_json: JsonFlag = False,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """Transcribe line images with a trained run."""
+    from inkbench.evaluation import Recognizer, read_line_image
+    from inkbench.runs import find_run
+
+    arrays = [read_line_image(p) for p in images]
+    texts = Recognizer.from_run(find_run(run, runs_dir), checkpoint).transcribe(arrays)
+    if as_json:
+        print_json(
+            {
+                "predictions": [
+                    {"image": str(p), "text": t} for p, t in zip(images, texts, strict=True)
+                ]
+            }
+        )
+    else:
+        for path, text in zip(images, texts, strict=True):
+            sys.stdout.write(f"{path}\t{text}\n")
