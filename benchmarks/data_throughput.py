@@ -43,7 +43,7 @@ def training_rate(cfg: Config, batches: list[LineBatch], steps: int) -> float:
 
     def step(batch: LineBatch) -> None:
         optimizer.zero_grad()
-        loss, _, _ = task.compute_loss(batch)
+        loss = task.compute_loss(batch)
         loss.backward()
         optimizer.step()
 

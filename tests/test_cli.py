@@ -26,6 +26,12 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         ["data"],
         ["data", "generate"],
         ["data", "preview"],
+        ["data", "stats"],
+        ["tune"],
+        ["tune", "lr"],
+        ["tune", "batch-size"],
+        ["check"],
+        ["check", "overfit"],
         ["runs"],
         ["runs", "list"],
     ],
@@ -41,7 +47,7 @@ def test_help_works_everywhere(capsys: pytest.CaptureFixture[str], command: list
     [
         ("trainer.max_epoch=2", "trainer.max_epoch: unknown key"),
         ("trainer.max_epochs=two", "trainer.max_epochs"),
-        ("model.name=nope", "choose one of: crnn"),
+        ("model.name=nope", "choose one of: attention, crnn,"),
     ],
 )
 def test_config_error_is_one_line_and_leaves_no_run(

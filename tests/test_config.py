@@ -5,6 +5,7 @@ import yaml
 
 from inkbench.config import load_config, parse_override
 from inkbench.errors import InkbenchError
+from inkbench.sweeps.spec import load_sweep
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -14,8 +15,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_repo_configs_load() -> None:
-    for path in Path(__file__).parents[1].glob("configs/**/*.yaml"):
+    configs = Path(__file__).parents[1] / "configs"
+    for path in configs.glob("ocr/*.yaml"):
         assert load_config(path).model.name
+    for path in configs.glob("sweeps/*.yaml"):
+        assert load_sweep(path).space
 
 
 def test_overrides_are_typed(tiny_config_file: Path) -> None:

@@ -73,10 +73,20 @@ def _interrupt_in_epoch(epoch: int):
     return on_train_batch_start
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optim.scheduler=cosine"],
+        # An epoch schedule stepped on a metric, and random augmentation.
+        ["optim.scheduler=plateau", "optim.plateau.patience=0", "data.augment.rotate=2",
+         "data.augment.shear=10", "data.augment.contrast=0.3"],
+    ],
+    ids=["cosine", "plateau-augment"],
+)  # fmt: skip
 def test_resume_matches_uninterrupted_run(
-    tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
 ) -> None:
-    cfg = load_config(tiny_config_file, ["trainer.max_epochs=3", "optim.scheduler=cosine"])
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=3", *overrides])
     runs = tmp_path / "runs"
     straight = train(cfg, runs, name="straight", argv=[])
 

@@ -86,7 +86,8 @@ class EpochLog(L.Callback):
             elapsed = time.perf_counter() - self._start
             self.console.print(
                 f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {i + 1}/{total}  "
-                f"mean loss {self._loss_sum / self._lines:.4f}  {self._lines / elapsed:.0f} lines/s",
+                f"mean loss {self._loss_sum / self._lines:.4f}  "
+                f"{self._lines / elapsed:.0f} lines/s",
                 highlight=False,
             )
 
@@ -119,3 +120,20 @@ class EpochLog(L.Callback):
             writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+
+
+class MinLRStop(L.Callback):
+    """Stop training once every learning rate is below ``min_lr``.
+
+    Lightning's EarlyStopping watches logged metrics, not the optimizer, and checks before a
+    plateau schedule steps; this reads the optimizers at the end of each epoch, after every
+    schedule (`CTCRecognition` steps ReduceLROnPlateau right after validation).
+    """
+
+    def __init__(self, min_lr: float) -> None:
+        self.min_lr = min_lr
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        lrs = [group["lr"] for opt in trainer.optimizers for group in opt.param_groups]
+        if lrs and max(lrs) < self.min_lr:
+            trainer.should_stop = True

@@ -28,6 +28,44 @@ class _OpenSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+class NormalizeConfig(_Section):
+    mean: list[float] = Field(min_length=1)
+    """Per-channel mean of the training images (ink high, in [0, 1])."""
+    std: list[float] = Field(min_length=1)
+    """Per-channel standard deviation of the training images."""
+
+    @pydantic.model_validator(mode="after")
+    def _one_value_per_channel(self) -> NormalizeConfig:
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean has {len(self.mean)} values and std {len(self.std)}")
+        if min(self.std) <= 0:
+            raise ValueError(f"every std must be > 0, got {self.std}")
+        return self
+
+
+class AugmentConfig(_Section):
+    """Strengths of the training-time augmentations; 0 turns one off (all 0: none)."""
+
+    rotate: float = Field(0.0, ge=0, le=45)
+    """Largest rotation in degrees (random affine)."""
+    shear: float = Field(0.0, ge=0, le=45)
+    """Largest horizontal shear in degrees (random affine, slant of the writing)."""
+    scale: float = Field(0.0, ge=0, lt=1)
+    """Largest relative change of size, e.g. 0.1: 0.9x to 1.1x (random affine)."""
+    elastic: float = Field(0.0, ge=0)
+    """Elastic distortion magnitude (torchvision ElasticTransform alpha; ~20 is mild)."""
+    blur: float = Field(0.0, ge=0)
+    """Largest Gaussian blur sigma in pixels."""
+    brightness: float = Field(0.0, ge=0, lt=1)
+    """Ink darkness varies by up to this share (ColorJitter brightness on the ink-high image)."""
+    contrast: float = Field(0.0, ge=0, lt=1)
+    """Ink/paper contrast varies by up to this share (ColorJitter contrast)."""
+
+    @property
+    def enabled(self) -> bool:
+        return any(value > 0 for value in self.model_dump().values())
+
+
 class DataConfig(_OpenSection):
     name: str = "synthetic"
     """Dataset registry name (`inkbench.data.DATASETS`); its own options sit beside it."""
@@ -43,6 +81,12 @@ class DataConfig(_OpenSection):
     """Worker processes that render/load lines."""
     cache: bool = True
     """Render/load every split once into memory (in worker processes) before training."""
+    subset: int | None = Field(None, ge=1)
+    """Train on a fixed random subset of this many training lines (None: all of them)."""
+    normalize: NormalizeConfig | None = None
+    """Per-channel mean/std to normalize images with (`inkbench data stats --write`); None: off."""
+    augment: AugmentConfig = AugmentConfig()
+    """Training-time augmentation of line images (train split only)."""
 
 
 class ModelConfig(_OpenSection):
@@ -51,10 +95,46 @@ class ModelConfig(_OpenSection):
 
 
 class TaskConfig(_Section):
-    name: Literal["ctc"] = "ctc"
-    """Training objective and decoding family."""
-    decoder: Literal["greedy"] = "greedy"
-    """How model outputs become text."""
+    name: Literal["ctc", "autoregressive"] = "ctc"
+    """Training objective: ctc (CTC models) or autoregressive (encoder-decoder models)."""
+    decoder: Literal["greedy", "beam"] = "greedy"
+    """How model outputs become text: best path / next token, or beam search."""
+    beam_width: int = Field(10, ge=1)
+    """Hypotheses kept per step by the beam search."""
+    lm: str | None = None
+    """Character n-gram LM (ARPA file, `inkbench lm train`) fused into the beam search."""
+    lm_alpha: float = Field(0.5, ge=0)
+    """Weight of the LM's log-probability in the beam search's score."""
+    lm_beta: float = 0.0
+    """Score bonus per emitted character (offsets the LM's preference for short lines)."""
+    max_length: int = Field(128, ge=1)
+    """Longest output of autoregressive decoding, in characters."""
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Label smoothing of the autoregressive cross-entropy."""
+
+    @pydantic.model_validator(mode="after")
+    def _lm_needs_beam(self) -> TaskConfig:
+        if self.lm is not None and self.decoder != "beam":
+            raise ValueError("task.lm is only used by decoder: beam")
+        return self
+
+
+class PlateauConfig(_Section):
+    monitor: str | None = None
+    """Validation metric ReduceLROnPlateau watches (None: trainer.monitor)."""
+    mode: Literal["min", "max"] | None = None
+    """Whether lower or higher is better (None: trainer.monitor_mode)."""
+    factor: float = Field(0.5, gt=0, lt=1)
+    """The learning rate is multiplied by this on a plateau."""
+    patience: int = Field(2, ge=0)
+    """Epochs without improvement before the learning rate is reduced."""
+
+
+class StepDecayConfig(_Section):
+    step_size: int = Field(10, ge=1)
+    """Epochs between decays."""
+    gamma: float = Field(0.1, gt=0, lt=1)
+    """The learning rate is multiplied by this every step_size epochs."""
 
 
 class OptimConfig(_Section):
@@ -66,10 +146,26 @@ class OptimConfig(_Section):
     """Decoupled (AdamW) or L2 weight decay."""
     momentum: float = Field(0.9, ge=0)
     """SGD momentum (ignored by Adam variants)."""
-    scheduler: Literal["none", "onecycle", "cosine"] = "onecycle"
-    """Learning-rate schedule, stepped every optimizer step."""
+    scheduler: Literal["none", "onecycle", "cosine", "plateau", "step"] = "onecycle"
+    """Learning-rate schedule: onecycle and cosine step every optimizer step, plateau and step
+    every epoch."""
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     """Share of the steps spent warming up (onecycle, cosine)."""
+    plateau: PlateauConfig = PlateauConfig()
+    """Options of scheduler: plateau (ReduceLROnPlateau)."""
+    step: StepDecayConfig = StepDecayConfig()
+    """Options of scheduler: step (StepLR)."""
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int = Field(0, ge=0)
+    """Stop after this many validations without improvement (0: no early stopping)."""
+    monitor: str | None = None
+    """Validation metric to watch (None: trainer.monitor)."""
+    mode: Literal["min", "max"] | None = None
+    """Whether lower or higher is better (None: trainer.monitor_mode)."""
+    min_delta: float = Field(0.0, ge=0)
+    """Smaller changes do not count as an improvement."""
 
 
 class TrainerConfig(_Section):
@@ -83,6 +179,8 @@ class TrainerConfig(_Section):
     """Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed."""
     gradient_clip_val: float | None = 5.0
     """Clip the gradient norm to this value (None: no clipping)."""
+    accumulate_grad_batches: int = Field(1, ge=1)
+    """Sum the gradients of this many batches before each optimizer step."""
     limit_train_batches: int | float = 1.0
     """Batches per training epoch (int) or share of them (float)."""
     limit_val_batches: int | float = 1.0
@@ -95,6 +193,12 @@ class TrainerConfig(_Section):
     """Metric that picks best.ckpt."""
     monitor_mode: Literal["min", "max"] = "min"
     """Whether lower or higher monitor values are better."""
+    save_top_k: int = Field(1, ge=1)
+    """Keep the k best checkpoints by monitor: best.ckpt plus best-epochN.ckpt files when k > 1."""
+    min_lr: float = Field(0.0, ge=0)
+    """Stop once every learning rate has fallen below this (0: never)."""
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    """Stop when a validation metric stops improving."""
 
 
 class Config(_Section):
@@ -159,6 +263,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
     """Check every section, then the registry-specific model and data options."""
     from inkbench.data.datasets import DATASETS, PROVIDED_DATASET_ARGS
     from inkbench.models import MODELS, PROVIDED_MODEL_ARGS
+    from inkbench.models.registry import model_objective
 
     try:
         cfg = Config.model_validate(raw)
@@ -173,6 +278,12 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
         )
     except InkbenchError as exc:
         raise InkbenchError(f"{source}: {exc}") from None
+    objective = model_objective(cfg.model.name)
+    if objective != cfg.task.name:
+        raise InkbenchError(
+            f"{source}: task.name: model {cfg.model.name!r} trains with task {objective!r}, "
+            f"got {cfg.task.name!r}"
+        )
     for key, value in model_opts.items():
         setattr(cfg.model, key, value)
     for key, value in data_opts.items():

@@ -2,42 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from inkbench.checkpoints import checkpoint_config, load_checkpoint
-from inkbench.config import Config
+from inkbench.config import Config, parse_override, validate_config
 from inkbench.data.charset import Charset
 from inkbench.data.datamodule import build_split
-from inkbench.data.lines import LineBatch, collate_lines, fit_line, line_loader, line_to_tensor
+from inkbench.data.lines import (
+    EncodedLines,
+    LineBatch,
+    collate_lines,
+    fit_line,
+    line_to_tensor,
+    sorted_batches,
+)
 from inkbench.errors import InkbenchError
 from inkbench.metrics import ErrorRates
 from inkbench.runs import Run
-from inkbench.tasks.recognition import CTCRecognition
+from inkbench.tasks import RecognitionTask, build_task
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+#: Task settings a trained run can be decoded with other values of.
+DECODING_KEYS = ("decoder", "beam_width", "lm", "lm_alpha", "lm_beta", "max_length")
+
+
+def decoding_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["decoder=beam", "lm=x.arpa"]`` -> ``{"decoder": "beam", "lm": "x.arpa"}``."""
+    settings: dict[str, Any] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) != 1 or path[0] not in DECODING_KEYS:
+            raise InkbenchError(
+                f"--decode {text!r}: expected KEY=VALUE with KEY one of {', '.join(DECODING_KEYS)}"
+            )
+        settings[path[0]] = value
+    return settings
+
+
 @dataclass
 class Recognizer:
     """A trained line recognizer rebuilt from a checkpoint, ready for inference."""
 
-    task: CTCRecognition
+    task: RecognitionTask
     cfg: Config
     device: torch.device
 
     @classmethod
-    def from_run(cls, run: Run, checkpoint: str = "best", device: str | None = None) -> Recognizer:
+    def from_run(
+        cls,
+        run: Run,
+        checkpoint: str = "best",
+        device: str | None = None,
+        decoding: Mapping[str, Any] | None = None,
+    ) -> Recognizer:
+        """Rebuild a run's checkpoint; ``decoding`` replaces the run's decoding settings
+        (``task.decoder``, ``beam_width``, ``lm``, ...), e.g. ``{"decoder": "beam"}``."""
         path = run.checkpoints / f"{checkpoint}.ckpt"
         state = load_checkpoint(path)
         cfg = checkpoint_config(state, str(path))
-        task = CTCRecognition(cfg)
+        if decoding:
+            bad = sorted(set(decoding) - set(DECODING_KEYS))
+            if bad:
+                raise InkbenchError(
+                    f"task.{bad[0]}: not a decoding setting; "
+                    f"choose from: {', '.join(DECODING_KEYS)}"
+                )
+            raw = cfg.to_dict()
+            cfg = validate_config({**raw, "task": {**raw["task"], **decoding}}, "decoding")
+        task = build_task(cfg)
         if Charset.from_dict(state["inkbench"]["charset"]) != task.charset:
             raise InkbenchError(f"{path}: charset differs from the one in its config")
         task.load_state_dict(state["state_dict"])
@@ -46,9 +89,7 @@ class Recognizer:
 
     @torch.no_grad()
     def transcribe_batch(self, batch: LineBatch) -> list[str]:
-        log_probs = self.task(batch.images.to(self.device))
-        lengths = self.task.output_lengths(batch.widths.to(self.device))
-        return self.task.decode(log_probs, lengths.clamp(max=log_probs.shape[0]))
+        return self.task.transcribe(batch.images.to(self.device), batch.widths.to(self.device))
 
     def transcribe(self, images: list[np.ndarray], batch_size: int = 32) -> list[str]:
         """uint8 grayscale line images (dark ink on light paper) -> text."""
@@ -63,21 +104,57 @@ class Recognizer:
         return texts
 
 
-def evaluate(
-    run: Run, split: str = "test", checkpoint: str = "best", batch_size: int | None = None
-) -> dict[str, float | int | str]:
-    """CER/WER of a run's checkpoint on one split of the run's own dataset config."""
-    recognizer = Recognizer.from_run(run, checkpoint)
+@dataclass
+class LinePrediction:
+    """One evaluated line: its index in the split, where it came from, truth and prediction."""
+
+    index: int
+    source: str
+    text: str
+    prediction: str
+
+
+def predict_split(
+    run: Run,
+    split: str = "test",
+    checkpoint: str = "best",
+    batch_size: int | None = None,
+    decoding: Mapping[str, Any] | None = None,
+) -> tuple[list[LinePrediction], EncodedLines]:
+    """Every line of a split with its prediction and source (in index order), and the split.
+
+    The split is returned so reports can draw the images of chosen lines.
+    """
+    recognizer = Recognizer.from_run(run, checkpoint, decoding=decoding)
     cfg = recognizer.cfg
     data = build_split(cfg, split)
-    if cfg.data.cache:
-        data.fill_cache(cfg.data.num_workers)
-    loader = line_loader(
-        data, batch_size or cfg.data.batch_size, False, cfg.seed, cfg.data.num_workers
-    )
+    # Always cached: the batch order must be known to map predictions back to line indices.
+    data.fill_cache(cfg.data.num_workers)
+    widths = data.widths()
+    assert widths is not None  # filled just above
+    batches = sorted_batches(widths, batch_size or cfg.data.batch_size)
+    loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=collate_lines)
+    predictions: list[LinePrediction] = []
+    for indices, batch in zip(batches, loader, strict=True):
+        texts = recognizer.transcribe_batch(batch)
+        predictions += [
+            LinePrediction(i, data.lines.source(i), text, pred)
+            for i, text, pred in zip(indices, batch.texts, texts, strict=True)
+        ]
+    return sorted(predictions, key=lambda p: p.index), data
+
+
+def evaluate(
+    run: Run,
+    split: str = "test",
+    checkpoint: str = "best",
+    batch_size: int | None = None,
+    decoding: Mapping[str, Any] | None = None,
+) -> dict[str, float | int | str]:
+    """CER/WER of a run's checkpoint on one split of the run's own dataset config."""
+    predictions, _ = predict_split(run, split, checkpoint, batch_size, decoding)
     rates = ErrorRates()
-    for batch in loader:
-        rates.update(recognizer.transcribe_batch(batch), batch.texts)
+    rates.update([p.prediction for p in predictions], [p.text for p in predictions])
     result = rates.compute()
     return {
         "cer": float(result["cer"]),

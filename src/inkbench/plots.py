@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from inkbench.runs import write_atomic
 
 # One figure per quantity: (file stem, title, columns, log-scale y).
 FIGURES = (
@@ -54,3 +57,23 @@ def plot_metrics(csv_path: Path, out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(target)
     return written
+
+
+def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, out: Path) -> Path:
+    """One line per run (name -> (epoch, value) points) on one figure, saved atomically."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for name, points in curves.items():
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_title(metric)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, buffer.getvalue())
+    return out

@@ -12,17 +12,17 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.seed import seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from rich.console import Console
 
-from inkbench.callbacks import EpochLog, StepSeed
+from inkbench.callbacks import EpochLog, MinLRStop, StepSeed
 from inkbench.checkpoints import AtomicCheckpointIO
 from inkbench.config import Config
 from inkbench.data.datamodule import LineDataModule
 from inkbench.errors import InkbenchError
 from inkbench.runs import Run, create_run
-from inkbench.tasks.recognition import CTCRecognition
+from inkbench.tasks import build_task
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -50,6 +50,45 @@ class RunCheckpoint(ModelCheckpoint):
         super().load_state_dict(state)
 
 
+class TopKCheckpoint(RunCheckpoint):
+    """The k best checkpoints as ``best-epochNNN.ckpt``, next to ``best.ckpt`` (always the best).
+
+    A class of its own so its Lightning state key differs from the ``best`` callback's, which
+    monitors the same metric.
+    """
+
+
+def step_options(cfg: Config) -> dict[str, Any]:
+    """Trainer arguments that decide how a step computes, for training and the tuning tools."""
+    t = cfg.trainer
+    return {
+        "accelerator": t.accelerator,
+        "devices": t.devices,
+        "precision": t.precision,
+        "gradient_clip_val": t.gradient_clip_val,
+        "accumulate_grad_batches": t.accumulate_grad_batches,
+        "deterministic": t.deterministic,
+    }
+
+
+def stopping_callbacks(cfg: Config) -> list[L.Callback]:
+    """Early stopping on a metric and the min-lr stop, when the config asks for them."""
+    t = cfg.trainer
+    stops: list[L.Callback] = []
+    if t.early_stopping.patience > 0:
+        stops.append(
+            EarlyStopping(
+                monitor=t.early_stopping.monitor or t.monitor,
+                mode=t.early_stopping.mode or t.monitor_mode,
+                patience=t.early_stopping.patience,
+                min_delta=t.early_stopping.min_delta,
+            )
+        )
+    if t.min_lr > 0:
+        stops.append(MinLRStop(t.min_lr))
+    return stops
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's banners and tips out of the output; warnings still show."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
@@ -58,7 +97,12 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
-def build_trainer(cfg: Config, run_dir: Path, console: Console | None = None) -> L.Trainer:
+def build_trainer(
+    cfg: Config,
+    run_dir: Path,
+    console: Console | None = None,
+    callbacks: list[L.Callback] | None = None,
+) -> L.Trainer:
     quiet_lightning()
     t = cfg.trainer
     # Best and last are two callbacks: Lightning 2.6 writes `save_last` only on epochs that
@@ -82,24 +126,37 @@ def build_trainer(cfg: Config, run_dir: Path, console: Console | None = None) ->
         enable_version_counter=False,
         save_on_train_epoch_end=True,
     )
+    top_k: list[L.Callback] = []
+    if t.save_top_k > 1:
+        top_k.append(
+            TopKCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="best-epoch{epoch:03d}",
+                monitor=t.monitor,
+                mode=t.monitor_mode,
+                save_top_k=t.save_top_k,
+                enable_version_counter=False,
+                auto_insert_metric_name=False,
+                save_on_train_epoch_end=True,
+            )
+        )
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=t.max_epochs,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        precision=t.precision,  # type: ignore[arg-type]
-        gradient_clip_val=t.gradient_clip_val,
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=t.log_every_n_steps,
-        deterministic=t.deterministic,
         num_sanity_val_steps=0,
+        **step_options(cfg),
         callbacks=[
             best,
             last,
+            *top_k,
+            *stopping_callbacks(cfg),
             StepSeed(cfg.seed),
             # Plain progress lines when there is no terminal for a progress bar.
             EpochLog(run_dir, console, step_lines=not sys.stderr.isatty()),
+            *(callbacks or []),
         ],
         logger=TensorBoardLogger(save_dir=run_dir, name="tb", version="", default_hp_metric=False),
         plugins=[AtomicCheckpointIO()],
@@ -115,8 +172,11 @@ def train(
     resume: Run | None = None,
     argv: list[str] | None = None,
     console: Console | None = None,
+    callbacks: list[L.Callback] | None = None,
 ) -> Run:
     """Train ``cfg`` into a new run folder (or continue ``resume`` from its last.ckpt).
+
+    ``callbacks`` are added to the Trainer's own (a sweep adds its pruning callback).
 
     Any exception or interrupt still ends with a renamed run folder whose meta.json says
     ``failed`` or ``interrupted`` and why; the exception is then re-raised.
@@ -127,6 +187,9 @@ def train(
     # Load the data before the run folder exists: a bad dataset leaves nothing behind.
     datamodule = LineDataModule(cfg)
     datamodule.setup("fit")
+    # The task too (model options, LM file), seeded so the initial weights depend on the seed.
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    task = build_task(cfg)
     if resume is None:
         run = create_run(runs_dir, name or cfg.name, cfg, argv)
         ckpt_path = None
@@ -140,8 +203,7 @@ def train(
     try:
         seed_everything(cfg.seed, workers=True, verbose=False)
         torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
-        task = CTCRecognition(cfg)
-        trainer = build_trainer(cfg, run.path, console)
+        trainer = build_trainer(cfg, run.path, console, callbacks)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     except (KeyboardInterrupt, SystemExit) as exc:
         run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from inkbench.cli import data, profile, runs, train
+from inkbench.cli import check, data, lm, profile, runs, sweep, train, tune
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(
@@ -24,14 +24,19 @@ app.command(context_settings={"allow_interspersed_args": True})(train.train)
 app.command("eval")(train.eval_command)
 app.command()(train.predict)
 app.command()(profile.profile)
+app.command()(sweep.sweep)
 app.add_typer(data.app, name="data")
+app.add_typer(lm.app, name="lm")
 app.add_typer(runs.app, name="runs")
+app.add_typer(tune.app, name="tune")
+app.add_typer(check.app, name="check")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one ``error:`` line and exit code 2."""
     try:
-        app(args=argv, prog_name="inkbench", standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit(code)` instead.
+        code = app(args=argv, prog_name="inkbench", standalone_mode=False)
     except InkbenchError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("error: aborted\n")
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import Overrides
+from inkbench.cli.common import JsonFlag, Overrides, print_json
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(help="Generate and look at datasets.", no_args_is_help=True)
@@ -43,10 +43,52 @@ def data_preview(
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
     n: Annotated[int, typer.Option("--n", help="Number of lines.")] = 16,
+    augment: Annotated[
+        bool,
+        typer.Option("--augment", help="Draw each line next to augmented versions (data.augment)."),
+    ] = False,
+    versions: Annotated[int, typer.Option(help="Augmented versions per line (--augment).")] = 3,
 ) -> None:
     """Draw a grid of dataset lines with their labels."""
     from inkbench.config import load_config
-    from inkbench.data.preview import preview_grid
+    from inkbench.data.preview import augment_grid, preview_grid
 
     cfg = load_config(config, overrides)
-    Console().print(f"wrote {preview_grid(cfg, out, split, n)}", highlight=False)
+    if augment:
+        written = augment_grid(cfg, out, split, n, versions)
+    else:
+        written = preview_grid(cfg, out, split, n)
+    Console().print(f"wrote {written}", highlight=False)
+
+
+@app.command("stats")
+def data_stats(
+    config: Annotated[Path, typer.Argument(help="Config file whose training split is measured.")],
+    overrides: Overrides = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Store the values as data.normalize in CONFIG.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Per-channel pixel mean and std of the training split (one pass, worker processes)."""
+    from inkbench.config import load_config
+    from inkbench.data.stats import pixel_stats
+    from inkbench.yaml_edit import write_config_value
+
+    cfg = load_config(config, overrides)
+    stats = pixel_stats(cfg)
+    if write:
+        # Six decimals: far below any effect on training, and readable in the file.
+        normalize = {k: [round(v, 6) for v in stats[k]] for k in ("mean", "std")}
+        write_config_value(config, config, "data.normalize", normalize)
+    if as_json:
+        print_json(stats)
+        return
+    console = Console(soft_wrap=True)
+    mean, std = (", ".join(f"{v:.6f}" for v in stats[k]) for k in ("mean", "std"))
+    console.print(
+        f"mean [{mean}]  std [{std}]  ({stats['lines']} lines, {stats['pixels']} pixels)",
+        highlight=False,
+    )
+    if write:
+        console.print(f"wrote data.normalize to {config}", highlight=False)

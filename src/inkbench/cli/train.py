@@ -12,6 +12,15 @@ from rich.console import Console
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
 from inkbench.errors import InkbenchError
 
+Decode = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--decode",
+        help="KEY=VALUE replacing the run's task.KEY (decoder, beam_width, lm, lm_alpha, "
+        "lm_beta, max_length), e.g. --decode decoder=beam --decode lm=chars.arpa. Repeatable.",
+    ),
+]
+
 
 def train(
     args: Annotated[
@@ -68,39 +77,56 @@ def eval_command(
     split: Annotated[str, typer.Option(help="Dataset split to evaluate.")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     batch_size: Annotated[int | None, typer.Option(help="Lines per batch.")] = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report", help="Also write report.md and report/*.png into the run folder."),
+    ] = False,
+    decode: Decode = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """CER and WER of a run's checkpoint on a split."""
-    from inkbench.evaluation import evaluate
+    from inkbench.evaluation import decoding_overrides, evaluate
     from inkbench.runs import find_run
 
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
-    scores = evaluate(find_run(run, runs_dir), split, checkpoint, batch_size)
+    decoding = decoding_overrides(decode or [])
+    if report:
+        from inkbench.reports.ocr import report_run
+
+        scores = report_run(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
+    else:
+        scores = evaluate(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
     if as_json:
-        print_json({k: scores[k] for k in ("cer", "wer", "n", "run", "split")})
+        keys = ("cer", "wer", "n", "run", "split", "report")
+        print_json({k: scores[k] for k in keys if k in scores})
     else:
         Console().print(
             f"{split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  n {scores['n']}  "
             f"run {scores['run']}",
             highlight=False,
         )
+        if report:
+            Console().print(f"report: {scores['report']}", highlight=False)
 
 
 def predict(
     run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
     images: Annotated[list[Path], typer.Argument(help="Line image files.")],
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    decode: Decode = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Transcribe line images with a trained run."""
-    from inkbench.evaluation import Recognizer, read_line_image
+    from inkbench.evaluation import Recognizer, decoding_overrides, read_line_image
     from inkbench.runs import find_run
 
+    decoding = decoding_overrides(decode or [])
     arrays = [read_line_image(p) for p in images]
-    texts = Recognizer.from_run(find_run(run, runs_dir), checkpoint).transcribe(arrays)
+    recognizer = Recognizer.from_run(find_run(run, runs_dir), checkpoint, decoding=decoding)
+    texts = recognizer.transcribe(arrays)
     if as_json:
         print_json(
             {

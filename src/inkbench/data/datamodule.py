@@ -9,6 +9,7 @@ from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import DATASETS
 from inkbench.data.lines import EncodedLines, line_loader
+from inkbench.data.subset import LineSubset
 
 SPLITS = ("train", "val", "test")
 
@@ -24,6 +25,8 @@ def build_split(cfg: Config, split: str) -> EncodedLines:
         height=cfg.data.height,
         **cfg.data.options,
     )
+    if split == "train" and cfg.data.subset is not None:
+        lines = LineSubset(lines, cfg.data.subset, cfg.seed)
     return EncodedLines(lines, charset, cfg.data.height, cfg.data.max_width)
 
 

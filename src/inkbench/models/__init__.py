@@ -1,7 +1,11 @@
 """Model registry: ``MODELS.build("crnn", num_classes=..., input_height=..., **options)``."""
 
 # Importing a family module registers its models.
+from inkbench.models.ocr import attention as _attention  # noqa: F401
 from inkbench.models.ocr import crnn as _crnn  # noqa: F401
+from inkbench.models.ocr import line_cnn as _line_cnn  # noqa: F401
+from inkbench.models.ocr import line_cnn_lstm as _line_cnn_lstm  # noqa: F401
+from inkbench.models.ocr import resnet_transformer as _resnet_transformer  # noqa: F401
 from inkbench.models.registry import MODELS, PROVIDED_MODEL_ARGS
 
 __all__ = ["MODELS", "PROVIDED_MODEL_ARGS"]

@@ -1,4 +1,4 @@
-"""CTC line recognition: the LightningModule holding loss, optimizer, schedule, metrics, decoding.
+"""Line recognition: the LightningModule base every task shares, and the CTC task.
 
 The model is injected (built by registry name); everything needed to rebuild it for
 inference is stored in the checkpoint under ``"inkbench"`` as plain data, so checkpoints
@@ -7,25 +7,35 @@ load with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchvision.transforms import v2
 
 from inkbench.config import Config, OptimConfig
+from inkbench.data.augment import build_augment
 from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch
-from inkbench.decoding import ctc_greedy_decode
+from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
+from inkbench.errors import InkbenchError
 from inkbench.metrics import ErrorRates
 from inkbench.models import MODELS
+from inkbench.schedules import build_schedule
 
 
 def build_model(cfg: Config) -> nn.Module:
+    from inkbench.tasks import TASKS
+
     return MODELS.build(
         cfg.model.name,
-        num_classes=len(Charset(cfg.data.charset)),
+        num_classes=TASKS[cfg.task.name].num_classes(Charset(cfg.data.charset)),
         input_height=cfg.data.height,
         **cfg.model.options,
     )
@@ -40,46 +50,77 @@ def build_optimizer(params: Any, optim: OptimConfig) -> torch.optim.Optimizer:
     return cls(params, lr=optim.lr, weight_decay=optim.weight_decay)
 
 
-class CTCRecognition(L.LightningModule):
+class RecognitionTask(L.LightningModule):
+    """What every line recognition task shares: steps, metrics, optimizer, schedule, checkpoints.
+
+    A task says how images become model outputs (``infer``), outputs a loss (``loss``)
+    and outputs text (``decode``); ``CTCRecognition`` and
+    ``inkbench.tasks.autoregressive.AutoregressiveRecognition`` are the two.
+    """
+
     def __init__(self, cfg: Config, model: nn.Module | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.charset = Charset(cfg.data.charset)
         self.model = model if model is not None else build_model(cfg)
+        norm = cfg.data.normalize
+        # On the padded batch, so padding stays blank paper after normalization.
+        self.normalize = v2.Normalize(norm.mean, norm.std) if norm else nn.Identity()
+        self.augment = build_augment(cfg.data.augment)
         self.val_rates = ErrorRates()
         self.test_rates = ErrorRates()
+        self.lm = self._load_lm() if cfg.task.lm is not None else None
+
+    @staticmethod
+    def num_classes(charset: Charset) -> int:
+        """Classes the model outputs for ``charset``."""
+        return len(charset)
+
+    @property
+    def end_token(self) -> int | None:
+        """The model's end-of-line class, which the LM scores as the end of the line."""
+        return None
+
+    def _load_lm(self) -> LMScorer:
+        try:
+            lm = CharNgramLM.load(Path(str(self.cfg.task.lm)))
+        except InkbenchError as exc:
+            raise InkbenchError(f"task.lm: {exc}") from None
+        classes = self.num_classes(self.charset)
+        return LMScorer(lm, self.charset.chars, classes, self.end_token)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
+        return self.model(self.normalize(images))
 
-    def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
-        return self.model.output_lengths(widths)
+    def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
+        """Model outputs for a batch of (B, 1, H, W) images of the given widths."""
+        raise NotImplementedError
 
-    def compute_loss(self, batch: LineBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        log_probs = self(batch.images)  # (T, B, C)
-        lengths = self.output_lengths(batch.widths).clamp(max=log_probs.shape[0])
-        # zero_infinity: a line too long for its width contributes no gradient instead of NaN.
-        loss = F.ctc_loss(
-            log_probs,
-            batch.targets,
-            lengths,
-            batch.target_lengths,
-            blank=self.charset.blank,
-            zero_infinity=True,
-        )
-        return loss, log_probs, lengths
+    def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
+        raise NotImplementedError
 
-    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        return self.charset.decode_batch(ctc_greedy_decode(log_probs, lengths, self.charset.blank))
+    def decode(self, outputs: Any) -> list[str]:
+        """Text of each line, with the configured decoder."""
+        raise NotImplementedError
+
+    def transcribe(self, images: torch.Tensor, widths: torch.Tensor) -> list[str]:
+        return self.decode(self.infer(images, widths))
+
+    def compute_loss(self, batch: LineBatch) -> torch.Tensor:
+        return self.loss(batch, self.infer(batch.images, batch.widths))
 
     def training_step(self, batch: LineBatch, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self.compute_loss(batch)
+        if self.augment is not None:
+            images, widths = self.augment.batch(batch.images, batch.widths)
+            batch = replace(batch, images=images, widths=widths)
+        loss = self.compute_loss(batch)
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch.texts))
         return loss
 
     def _eval_step(self, batch: LineBatch, stage: str, rates: ErrorRates) -> None:
-        loss, log_probs, lengths = self.compute_loss(batch)
-        rates.update(self.decode(log_probs, lengths), batch.texts)
+        outputs = self.infer(batch.images, batch.widths)
+        loss = self.loss(batch, outputs)
+        rates.update(self.decode(outputs), batch.texts)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(batch.texts))
 
     def validation_step(self, batch: LineBatch, batch_idx: int) -> None:
@@ -101,27 +142,31 @@ class CTCRecognition(L.LightningModule):
     def configure_optimizers(self) -> Any:
         optim = self.cfg.optim
         optimizer = build_optimizer(self.parameters(), optim)
-        if optim.scheduler == "none":
+        total = int(self.trainer.estimated_stepping_batches) if optim.scheduler != "none" else 0
+        schedule = build_schedule(optimizer, self.cfg, total)
+        if schedule is None:
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        if optim.scheduler == "onecycle":
-            scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=optim.lr, total_steps=total, pct_start=optim.warmup_fraction
-            )
-        else:
-            warmup = max(1, int(total * optim.warmup_fraction))
-            scheduler = torch.optim.lr_scheduler.SequentialLR(
-                optimizer,
-                [
-                    torch.optim.lr_scheduler.LinearLR(optimizer, 1e-3, 1.0, warmup),
-                    torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, total - warmup)),
-                ],
-                milestones=[warmup],
-            )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            return  # stepped in on_validation_end
+        super().lr_scheduler_step(scheduler, metric)
+
+    def on_validation_end(self) -> None:
+        # Lightning steps ReduceLROnPlateau after the end-of-epoch checkpoints, so a resumed run
+        # would miss that step; here it steps once the epoch's validation metrics exist.
+        if self.trainer.state.fn != TrainerFn.FITTING or self.trainer.sanity_checking:
+            return
+        metrics = self.trainer.callback_metrics
+        for config in self.trainer.lr_scheduler_configs:
+            if isinstance(config.scheduler, ReduceLROnPlateau):
+                if config.monitor not in metrics:
+                    raise InkbenchError(
+                        f"optim.plateau.monitor: {config.monitor!r} is not logged; "
+                        f"logged metrics: {', '.join(sorted(metrics))}"
+                    )
+                config.scheduler.step(metrics[config.monitor])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain data only: enough to rebuild model, charset and preprocessing for inference.
@@ -131,3 +176,41 @@ class CTCRecognition(L.LightningModule):
             "charset": self.charset.to_dict(),
             "metrics": metrics,
         }
+
+
+class CTCRecognition(RecognitionTask):
+    """CTC loss; best-path or prefix beam search decoding (with the LM, if configured)."""
+
+    def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
+        log_probs = self(images)  # (T, B, C)
+        lengths = self.model.output_lengths(widths).clamp(max=log_probs.shape[0])  # (B,)
+        return log_probs, lengths
+
+    def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
+        log_probs, lengths = outputs
+        # zero_infinity: a line too long for its width contributes no gradient instead of NaN.
+        return F.ctc_loss(
+            log_probs,
+            batch.targets,
+            lengths,
+            batch.target_lengths,
+            blank=self.charset.blank,
+            zero_infinity=True,
+        )
+
+    def decode(self, outputs: Any) -> list[str]:
+        log_probs, lengths = outputs
+        task = self.cfg.task
+        if task.decoder == "greedy":
+            ids = ctc_greedy_decode(log_probs, lengths, self.charset.blank)
+        else:
+            ids = ctc_beam_search(
+                log_probs,
+                lengths,
+                task.beam_width,
+                self.charset.blank,
+                self.lm,
+                task.lm_alpha,
+                task.lm_beta,
+            )
+        return self.charset.decode_batch(ids)

@@ -9,21 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from inkbench.models.layers import height_reducing_cnn
+from inkbench.models.ocr.base import CTCRecognizer
 from inkbench.models.registry import MODELS
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class CRNN(nn.Module):
+class CRNN(CTCRecognizer):
     """CNN -> BiLSTM -> linear, output (T, B, num_classes) log-probabilities for CTC."""
 
-    #: Width reduction of the CNN: time steps = ceil(W / width_stride) for input width W.
+    #: First two stages halve width and height; later ones only the height: W/4 steps.
     width_stride = 4
 
     def __init__(
@@ -36,20 +30,8 @@ class CRNN(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        if len(channels) < 2:
-            raise ValueError("channels needs at least two stages (each halves the height)")
-        layers: list[nn.Module] = []
-        c_in, height = 1, input_height
-        for i, c_out in enumerate(channels):
-            layers.append(_conv_block(c_in, c_out))
-            # First two stages halve width and height; later ones only the height, so the
-            # sequence keeps W/4 steps.
-            pool = (2, 2) if i < 2 else (2, 1)
-            layers.append(nn.MaxPool2d(pool, pool))
-            c_in, height = c_out, height // 2
-        self.cnn = nn.Sequential(*layers)
-        self.feature_height = max(height, 1)
-        self.project = nn.Linear(c_in * self.feature_height, hidden)
+        self.cnn, self.feature_height = height_reducing_cnn(channels, input_height)
+        self.project = nn.Linear(channels[-1] * self.feature_height, hidden)
         self.rnn = nn.LSTM(
             hidden,
             hidden,
@@ -59,10 +41,6 @@ class CRNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2 * hidden, num_classes)
-
-    def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
-        """Number of valid time steps for images of the given (unpadded) widths."""
-        return torch.div(widths, self.width_stride, rounding_mode="floor").clamp(min=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images: (B, 1, H, W), ink high, values in [0, 1]

@@ -1,0 +1,52 @@
+"""`inkbench check ...`: quick tests that a config can learn at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from inkbench.cli.common import JsonFlag, Overrides, print_json
+
+app = typer.Typer(help="Check that a model can learn before training it.", no_args_is_help=True)
+
+
+@app.command("overfit")
+def check_overfit_command(
+    config: Annotated[Path, typer.Argument(help="Config file to check.")],
+    overrides: Overrides = None,
+    batches: Annotated[int, typer.Option(help="Fixed training batches to memorize.")] = 1,
+    steps: Annotated[int, typer.Option(help="Most optimizer steps.")] = 500,
+    threshold: Annotated[
+        float, typer.Option(help="Training loss to reach (CTC: per character).")
+    ] = 0.5,
+    as_json: JsonFlag = False,
+) -> None:
+    """Can the model memorize one batch? Exit code 1 with a diagnosis when not.
+
+    Trains on a few fixed batches (augmentation off, constant optim.lr) until the loss
+    reaches the threshold.
+    """
+    from inkbench.config import load_config
+    from inkbench.tuning import check_overfit
+
+    cfg = load_config(config, overrides)
+    report = check_overfit(cfg, batches=batches, steps=steps, threshold=threshold)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        console = Console(soft_wrap=True)
+        losses = report.losses
+        verdict = "passed" if report.passed else "FAILED"
+        console.print(
+            f"overfit check {verdict}: loss {losses[0]:.4g} -> {losses[-1]:.4g} "
+            f"(threshold {threshold:g}) in {len(losses)} steps on {batches} batch(es), "
+            f"{report.lines} lines",
+            highlight=False,
+        )
+        for reason in report.diagnosis:
+            console.print(f"  - {reason}", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,14 @@
+"""Building blocks shared by model families: conv stacks, positional encodings, attention."""
+
+from inkbench.models.layers.attention import AdditiveAttention, MultiplicativeAttention
+from inkbench.models.layers.conv import conv_bn_relu, height_reducing_cnn
+from inkbench.models.layers.positional import PositionalEncoding1D, PositionalEncoding2D
+
+__all__ = [
+    "AdditiveAttention",
+    "MultiplicativeAttention",
+    "PositionalEncoding1D",
+    "PositionalEncoding2D",
+    "conv_bn_relu",
+    "height_reducing_cnn",
+]

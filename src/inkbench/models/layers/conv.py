@@ -1,0 +1,34 @@
+"""Convolution stacks that turn a line image into a column sequence."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 convolution (padding 1, no bias: the BatchNorm has one), BatchNorm, ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def height_reducing_cnn(
+    channels: tuple[int, ...], input_height: int, width_pools: int = 2
+) -> tuple[nn.Sequential, int]:
+    """Conv stages that each halve the height; the first ``width_pools`` also halve the width.
+
+    Returns:
+        The stack and the feature height it leaves (at least 1).
+    """
+    if len(channels) < 2:
+        raise ValueError("channels needs at least two stages (each halves the height)")
+    layers: list[nn.Module] = []
+    c_in, height = 1, input_height
+    for i, c_out in enumerate(channels):
+        layers.append(conv_bn_relu(c_in, c_out))
+        pool = (2, 2) if i < width_pools else (2, 1)
+        layers.append(nn.MaxPool2d(pool, pool))
+        c_in, height = c_out, height // 2
+    return nn.Sequential(*layers), max(height, 1)

@@ -1,0 +1,10 @@
+"""Parameters, exact MACs/FLOPs per layer (RNNs and attention included), latency, memory, MFU.
+
+Conventions: docs/profiling.md.
+"""
+
+from inkbench.profiling.peak import peak_flops
+from inkbench.profiling.profiler import count_flops, profile
+from inkbench.profiling.result import LatencyRecord, LayerRecord, ProfileResult
+
+__all__ = ["LatencyRecord", "LayerRecord", "ProfileResult", "count_flops", "peak_flops", "profile"]

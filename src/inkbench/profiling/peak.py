@@ -1,0 +1,67 @@
+"""The device's peak FLOP/s, measured with a dense matmul once per machine and dtype.
+
+MFU needs a peak. Data-sheet numbers do not exist for most CPUs (and depend on the thread
+count), so the peak is what ``torch.mm`` achieves on square matrices here: an attainable
+upper bound for dense layers. The result is cached in ``~/.cache/inkbench/peak_flops.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import time
+from pathlib import Path
+
+import torch
+
+CACHE_FILE = Path.home() / ".cache" / "inkbench" / "peak_flops.json"
+
+
+def _cache_key(device: torch.device, dtype: torch.dtype) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{socket.gethostname()} | {device.type}: {name} | {dtype}"
+
+
+def measure_matmul_peak(
+    device: torch.device, dtype: torch.dtype, size: int = 2048, trials: int = 5
+) -> float:
+    """Best FLOP/s of ``trials`` size x size matmuls (2 * size^3 FLOPs each)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    torch.mm(a, b)  # warm-up: thread pool, kernel selection
+    best = float("inf")
+    for _ in range(trials):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def peak_flops(
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_file: Path = CACHE_FILE,
+    refresh: bool = False,
+) -> float:
+    """Dense-matmul FLOP/s of ``device`` in ``dtype``, measured on first use then cached."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    key = _cache_key(device, dtype)
+    cache = json.loads(cache_file.read_text(encoding="utf-8")) if cache_file.exists() else {}
+    if key not in cache or refresh:
+        size = 4096 if device.type == "cuda" else 2048
+        cache[key] = measure_matmul_peak(device, dtype, size)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        from inkbench.runs import write_atomic  # the run store's atomic write (rename)
+
+        write_atomic(cache_file, (json.dumps(cache, indent=2) + "\n").encode())
+    return float(cache[key])

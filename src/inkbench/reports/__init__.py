@@ -1,0 +1,1 @@
+"""Evaluation reports: ``report.md`` plus PNGs in a run folder (OCR, classification)."""

@@ -1,0 +1,76 @@
+"""Autoregressive line recognition: cross-entropy with teacher forcing, searched decoding.
+
+Shared by every encoder-decoder model (``inkbench.models.ocr.base.Seq2SeqRecognizer``).
+The charset is not extended: padding takes the CTC blank's id 0 and the model reserves its
+last two classes for the start and end tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from inkbench.data.charset import Charset
+from inkbench.data.lines import LineBatch
+from inkbench.decoding import beam_search, greedy_search
+from inkbench.models.ocr.base import Seq2SeqRecognizer
+from inkbench.tasks.recognition import RecognitionTask
+
+
+class AutoregressiveRecognition(RecognitionTask):
+    """Next-character cross-entropy (optionally label-smoothed); greedy or beam search."""
+
+    model: Seq2SeqRecognizer
+
+    @staticmethod
+    def num_classes(charset: Charset) -> int:
+        return len(charset) + 2  # characters and padding (the blank's slot), start, end
+
+    @property
+    def end_token(self) -> int | None:
+        return self.model.end
+
+    def teacher_forcing(self, batch: LineBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder inputs ``<start> t1 .. tn`` and targets ``t1 .. tn <end>``, both (B, L+1)
+        and right-padded (padding targets are ignored by the loss)."""
+        model, lengths = self.model, batch.target_lengths
+        steps = torch.arange(int(lengths.max()) + 1, device=lengths.device)  # (L+1,)
+        targets = torch.full(
+            (len(lengths), len(steps)), model.pad, dtype=torch.long, device=lengths.device
+        )
+        targets[steps.unsqueeze(0) < lengths.unsqueeze(1)] = batch.targets  # row-major order
+        targets[torch.arange(len(lengths), device=lengths.device), lengths] = model.end
+        inputs = torch.cat([torch.full_like(targets[:, :1], model.start), targets[:, :-1]], 1)
+        inputs[inputs == model.end] = model.pad  # after a line's end: ignored positions
+        return inputs, targets
+
+    def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
+        return self.model.encode(self.normalize(images), widths)
+
+    def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
+        inputs, targets = self.teacher_forcing(batch)
+        logits, _ = self.model.decode(outputs, inputs)  # (B, L+1, C)
+        return F.cross_entropy(
+            logits.transpose(1, 2),  # (B, C, L+1)
+            targets,
+            ignore_index=self.model.pad,
+            label_smoothing=self.cfg.task.label_smoothing,
+        )
+
+    def decode(self, outputs: Any) -> list[str]:
+        task = self.cfg.task
+        if task.decoder == "greedy":
+            search = greedy_search(self.model, outputs, task.max_length)
+        else:
+            search = beam_search(
+                self.model,
+                outputs,
+                task.max_length,
+                task.beam_width,
+                self.lm,
+                task.lm_alpha,
+                task.lm_beta,
+            )
+        return self.charset.decode_batch(search.tokens)

@@ -1,0 +1,76 @@
+"""Training-time augmentation: train split only, labels kept, reproducible; the preview grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inkbench.cli import main
+from inkbench.config import AugmentConfig, load_config
+from inkbench.data.augment import LineAugment, build_augment
+from inkbench.data.datamodule import LineDataModule
+from inkbench.tasks.recognition import CTCRecognition
+
+
+def test_off_by_default() -> None:
+    assert build_augment(AugmentConfig()) is None
+
+
+def test_geometric_augmentation_keeps_the_ink_of_both_ends() -> None:
+    line = torch.zeros(1, 32, 200)
+    line[:, 4:28, :3] = 1.0  # a stroke touching the left edge
+    line[:, 4:28, -3:] = 1.0  # and one touching the right edge
+    augment = LineAugment(AugmentConfig(shear=20, scale=0.1, rotate=1))
+    torch.manual_seed(0)
+    for _ in range(20):
+        out = augment(line)
+        assert out.shape[-1] == 200 + 2 * augment.margin(32, 200)
+        # Paper margins left and right: no ink was pushed off either end.
+        assert out[..., :2].max() < 0.05 and out[..., -2:].max() < 0.05
+        assert (
+            out[..., : out.shape[-1] // 2].sum() > 50 and out[..., out.shape[-1] // 2 :].sum() > 50
+        )
+
+
+def test_training_step_augments_and_validation_does_not(tiny_config_file: Path) -> None:
+    cfg = load_config(tiny_config_file, ["data.augment.shear=10", "data.augment.contrast=0.3"])
+    data = LineDataModule(cfg)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    task = CTCRecognition(cfg)
+    seen: list[torch.Tensor] = []
+    task.compute_loss = lambda b: seen.append(b.images) or torch.zeros(())
+    task.log = lambda *a, **k: None
+    torch.manual_seed(1)
+    task.training_step(batch, 0)
+    torch.manual_seed(1)
+    task.training_step(batch, 0)
+    task._eval_step = lambda b, stage, rates: seen.append(b.images)
+    task.validation_step(batch, 0)
+    assert seen[0].shape[-1] > batch.images.shape[-1]  # paper margins for the shear
+    assert torch.equal(seen[0], seen[1])  # same seed, same augmentation
+    assert seen[2] is batch.images
+
+
+def test_normalization_applies_to_every_forward(tiny_config_file: Path) -> None:
+    plain = load_config(tiny_config_file)
+    norm = load_config(tiny_config_file, ["data.normalize.mean=[0.2]", "data.normalize.std=[0.5]"])
+    torch.manual_seed(0)
+    task = CTCRecognition(norm).eval()
+    reference = CTCRecognition(plain, model=task.model).eval()
+    images = torch.rand(2, 1, 32, 40)
+    assert torch.allclose(task(images), reference((images - 0.2) / 0.5))
+    assert list(task.state_dict()) == list(reference.state_dict())  # checkpoints unchanged
+
+
+def test_preview_augment_draws_a_grid(
+    tiny_config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grid.png"
+    code = main(["data", "preview", str(tiny_config_file), "data.augment.rotate=2",
+                 "--augment", "--n", "2", "--versions", "2", "--out", str(out)])  # fmt: skip
+    assert code == 0 and out.stat().st_size > 5000
+    assert main(["data", "preview", str(tiny_config_file), "--augment", "--out", str(out)]) == 2
+    assert "error: data.augment: every strength is 0" in capsys.readouterr().err

@@ -1,0 +1,123 @@
+"""Every registered OCR model: output shape, one backward pass, and overfitting one batch.
+
+Parametrized over the registry, so a model is tested the day it is registered; ``TINY``
+holds small options that keep the tests fast (a model without an entry runs at defaults).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from inkbench.config import validate_config
+from inkbench.data.charset import Charset
+from inkbench.data.lines import LineBatch, collate_lines, line_to_tensor
+from inkbench.models import MODELS
+from inkbench.models.registry import model_objective
+from inkbench.tasks import build_task
+
+TINY: dict[str, dict[str, object]] = {
+    "crnn": {"channels": [8, 16, 16, 16], "hidden": 16, "lstm_layers": 1, "dropout": 0.0},
+    "line_cnn": {"channels": [8, 16, 16], "dim": 32, "dropout": 0.0},
+    "line_cnn_lstm": {"channels": [8, 16, 16], "dim": 16, "hidden": 16, "dropout": 0.0},
+    "attention": {
+        "channels": [8, 16, 16, 16],
+        "encoder_hidden": 16,
+        "embedding": 8,
+        "hidden": 32,
+        "dropout": 0.0,
+    },
+    "resnet_transformer": {
+        "channels": [8, 16, 16],
+        "dim": 32,
+        "heads": 2,
+        "layers": 1,
+        "feedforward": 32,
+        "dropout": 0.0,
+    },
+}
+TEXTS = ["ab", "ba c", "cab", "b"]
+
+
+def tiny_task(name: str, model: dict[str, object] | None = None, **task: object):
+    cfg = validate_config(
+        {
+            "seed": 0,
+            "data": {"name": "folder", "path": "unused", "charset": "abc "},
+            "model": {"name": name, **TINY.get(name, {}), **(model or {})},
+            "task": {"name": model_objective(name), "max_length": 8, **task},
+            "optim": {"lr": 0.01, "scheduler": "none"},
+        }
+    )
+    torch.manual_seed(0)
+    return build_task(cfg)
+
+
+def line_batch(texts: list[str]) -> LineBatch:
+    """Lines drawn in PIL's default font, encoded with the tiny charset."""
+    font = ImageFont.load_default(size=22)
+    charset = Charset("abc ")
+    items = []
+    for text in texts:
+        image = Image.new("L", (int(font.getlength(text)) + 12, 32), 255)
+        ImageDraw.Draw(image).text((4, 4), text, font=font, fill=0)
+        items.append((line_to_tensor(np.asarray(image)), charset.encode(text), text))
+    return collate_lines(items)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_forward_shape(name: str) -> None:
+    task = tiny_task(name)
+    model = task.model.eval()
+    images = torch.rand(2, 1, 32, 48)
+    classes = type(task).num_classes(task.charset)
+    if model_objective(name) == "ctc":
+        assert model(images).shape == (48 // model.width_stride, 2, classes)
+        assert model.output_lengths(torch.tensor([48, 20])).tolist() == [12, 5]
+    else:
+        tokens = torch.full((2, 5), 1, dtype=torch.long)
+        assert model(images, tokens, torch.tensor([48, 20])).shape == (2, 5, classes)
+        free = model(images)  # free running: one step per decoded token
+        assert free.shape[0] == 2 and free.shape[2] == classes
+        assert 1 <= free.shape[1] <= 48 // model.width_stride
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_one_backward_reaches_every_parameter(name: str) -> None:
+    task = tiny_task(name)
+    loss = task.compute_loss(line_batch(TEXTS))
+    loss.backward()
+    assert torch.isfinite(loss)
+    missing = [n for n, p in task.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_overfits_one_batch(name: str) -> None:
+    task = tiny_task(name)
+    batch = line_batch(TEXTS)
+    optimizer = torch.optim.Adam(task.parameters(), lr=0.01)
+    task.train()
+    for _ in range(300):
+        optimizer.zero_grad()
+        task.compute_loss(batch).backward()
+        optimizer.step()
+    task.eval()
+    with torch.no_grad():
+        assert task.transcribe(batch.images, batch.widths) == TEXTS
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_attention_variants_learn(attention: str, rnn: str) -> None:
+    task = tiny_task("attention", {"attention": attention, "rnn": rnn})
+    batch = line_batch(TEXTS)
+    optimizer = torch.optim.Adam(task.parameters(), lr=0.01)
+    first = float(task.compute_loss(batch))
+    for _ in range(30):
+        optimizer.zero_grad()
+        task.compute_loss(batch).backward()
+        optimizer.step()
+    assert float(task.compute_loss(batch)) < 0.5 * first

@@ -1,0 +1,152 @@
+"""Encoder-decoder models through the whole path: train, checkpoint, eval and predict with every
+decoder (greedy, beam, beam + LM), on the tiny folder dataset; and the task's own logic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_config
+from inkbench.checkpoints import load_checkpoint
+from inkbench.cli import main
+from inkbench.config import validate_config
+from inkbench.data.lines import collate_lines
+from inkbench.evaluation import evaluate
+from inkbench.runs import find_run
+from inkbench.tasks import AutoregressiveRecognition, build_task
+
+TINY_MODELS = {
+    "attention": {"channels": [4, 8, 8, 8], "encoder_hidden": 8, "embedding": 8, "hidden": 16},
+    "resnet_transformer": {"channels": [4, 8, 8], "dim": 16, "heads": 2, "layers": 1},
+}
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(tmp_path: Path, line_folder: Path, model: str, **task: object) -> Path:
+    raw = tiny_config(line_folder)
+    raw["model"] = {"name": model, **TINY_MODELS.get(model, {})}
+    raw["task"] = {"name": "autoregressive", "max_length": 8, **task}
+    path = tmp_path / f"{model}.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def write_lm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("ab\nba\nabc\ncab\na b\n" * 3, encoding="utf-8")
+    out = tmp_path / "chars.arpa"
+    code, _, err = cli(capsys, "lm", "train", "--corpus", str(corpus), "--order", "3",
+                       "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    return out
+
+
+def test_teacher_forcing_inputs_and_targets() -> None:
+    cfg = validate_config(
+        {
+            "data": {"name": "folder", "path": "x", "charset": "abc "},
+            "model": {"name": "attention", **TINY_MODELS["attention"]},
+            "task": {"name": "autoregressive"},
+        }
+    )
+    task = build_task(cfg)
+    assert isinstance(task, AutoregressiveRecognition)
+    assert AutoregressiveRecognition.num_classes(task.charset) == 7  # pad, a, b, c, " ", <s>, </s>
+    images = torch.zeros(1, 32, 20)
+    batch = collate_lines([(images, [1, 2, 3], "abc"), (images, [2], "b")])
+    inputs, targets = task.teacher_forcing(batch)
+    assert inputs.tolist() == [[5, 1, 2, 3], [5, 2, 0, 0]]
+    assert targets.tolist() == [[1, 2, 3, 6], [2, 6, 0, 0]]
+
+
+@pytest.mark.parametrize("model", sorted(TINY_MODELS))
+def test_train_eval_predict_with_every_decoder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, line_folder: Path, model: str
+) -> None:
+    config = write_config(tmp_path, line_folder, model)
+    runs = str(tmp_path / "runs")
+    code, out, err = cli(capsys, "train", str(config), "--name", "ar", "--runs-dir", runs,
+                         "--eval-split", "test")  # fmt: skip
+    assert code == 0, err
+    assert "test: CER" in out
+    run = find_run("ar", Path(runs))
+    state = load_checkpoint(run.checkpoints / "best.ckpt")
+    assert state["inkbench"]["config"]["task"]["name"] == "autoregressive"
+    assert state["inkbench"]["config"]["model"]["name"] == model
+    # Evaluating best.ckpt reproduces the validation CER it was chosen for.
+    assert evaluate(run, "val")["cer"] == pytest.approx(run.meta()["best"]["value"], abs=1e-6)
+
+    lm = write_lm(tmp_path, capsys)
+    decoders = {
+        "greedy": [],
+        "beam": ["--decode", "decoder=beam", "--decode", "beam_width=3"],
+        "beam+lm": ["--decode", "decoder=beam", "--decode", f"lm={lm}", "--decode", "lm_alpha=0.3"],
+    }
+    for decode in decoders.values():
+        code, out, err = cli(capsys, "eval", "ar", "--runs-dir", runs, "--json", *decode)
+        assert code == 0, err
+        scores = json.loads(out)
+        assert scores["n"] == 8 and scores["cer"] >= 0
+
+    images = sorted(str(p) for p in (line_folder / "test").glob("*.png"))[:2]
+    code, out, err = cli(capsys, "predict", "ar", *images, "--runs-dir", runs, "--json",
+                         *decoders["beam+lm"])  # fmt: skip
+    assert code == 0, err
+    predictions = json.loads(out)["predictions"]
+    assert [p["image"] for p in predictions] == images
+    assert all(set(p["text"]) <= set("abc ") for p in predictions)
+
+
+def test_ctc_run_decodes_with_beam_and_lm(
+    capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path
+) -> None:
+    runs = str(tmp_path / "runs")
+    code, _, err = cli(capsys, "train", str(tiny_config_file), "trainer.max_epochs=1",
+                       "--name", "ctc", "--runs-dir", runs)  # fmt: skip
+    assert code == 0, err
+    lm = write_lm(tmp_path, capsys)
+    code, out, err = cli(capsys, "eval", "ctc", "--runs-dir", runs, "--json",
+                         "--decode", "decoder=beam", "--decode", f"lm={lm}")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["n"] == 8
+
+
+@pytest.mark.parametrize(
+    ("model", "overrides", "needle"),
+    [
+        ("attention", ["task.name=ctc"], "model 'attention' trains with task 'autoregressive'"),
+        ("crnn", ["task.decoder=beam", "task.lm=none.arpa"], "task.lm: none.arpa: language model"),
+        ("crnn", ["task.lm=x.arpa"], "only used by decoder: beam"),
+    ],
+)
+def test_bad_task_settings_fail_before_the_run_folder(
+    capsys: pytest.CaptureFixture[str],
+    tiny_config_file: Path,
+    tmp_path: Path,
+    line_folder: Path,
+    model: str,
+    overrides: list[str],
+    needle: str,
+) -> None:
+    config = tiny_config_file if model == "crnn" else write_config(tmp_path, line_folder, model)
+    runs = tmp_path / "runs"
+    code, _, err = cli(capsys, "train", str(config), *overrides, "--runs-dir", str(runs))
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert needle in err
+    assert not runs.exists()
+
+
+def test_unknown_decoding_setting(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = cli(capsys, "eval", "x", "--runs-dir", str(tmp_path), "--decode", "seed=1")
+    assert code == 2 and out == ""
+    assert "--decode 'seed=1': expected KEY=VALUE with KEY one of decoder" in err
