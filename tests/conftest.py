@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,22 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 WORDS = ["ab", "ba", "abc", "cab", "bca", "a b", "cc", "acb"]
+
+#: Options that make the encoder-decoder models tiny (``tiny_config`` makes a tiny CRNN).
+TINY_MODELS = {
+    "attention": {"channels": [4, 8, 8, 8], "encoder_hidden": 8, "embedding": 8, "hidden": 16},
+    "resnet_transformer": {"channels": [4, 8, 8], "dim": 16, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Measured peak FLOP/s go to a temporary folder (measured once per session), never to
+    the user's ~/.cache/inkbench; subprocesses inherit the variable."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("inkbench-cache")
+        patch.setenv("INKBENCH_CACHE_DIR", str(path))
+        yield path
 
 
 def draw_line(text: str, height: int = 32) -> Image.Image:

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
+from typer.core import TyperGroup
 
-from inkbench.cli import main
+from inkbench.cli import app, main
+from inkbench.errors import InkbenchError
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -16,27 +19,28 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, out, err
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["train"],
-        ["eval"],
-        ["predict"],
-        ["data"],
-        ["data", "generate"],
-        ["data", "preview"],
-        ["data", "stats"],
-        ["tune"],
-        ["tune", "lr"],
-        ["tune", "batch-size"],
-        ["check"],
-        ["check", "overfit"],
-        ["runs"],
-        ["runs", "list"],
-    ],
-)
-def test_help_works_everywhere(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+def command_paths(group: TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every group and command of the CLI, as the words that invoke it."""
+    paths = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            paths += command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+COMMANDS = command_paths(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+def test_every_command_is_found() -> None:
+    assert {("train",), ("eval",), ("runs", "clean"), ("tune", "lr"), ("sweep",)} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_works_everywhere(
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
     code, out, _ = run_cli(capsys, *command, "--help")
     assert code == 0
     assert "Usage" in out
@@ -48,6 +52,12 @@ def test_help_works_everywhere(capsys: pytest.CaptureFixture[str], command: list
         ("trainer.max_epoch=2", "trainer.max_epoch: unknown key"),
         ("trainer.max_epochs=two", "trainer.max_epochs"),
         ("model.name=nope", "choose one of: attention, crnn,"),
+        ("data.name=nope", "data.name: unknown dataset 'nope'; choose one of:"),
+        ("model.hidden=big", "model.hidden: Input should be a valid integer"),
+        ("data.charset=aabc", "data.charset: Value error, charset has a duplicate character"),
+        ("trainer.precision=fp8", "trainer.precision: Input should be '32-true'"),
+        ("trainer.accelerator=abacus", "trainer.accelerator='abacus'"),
+        ("data.path=/nonexistent", "data.path: /nonexistent is not a folder"),
     ],
 )
 def test_config_error_is_one_line_and_leaves_no_run(
@@ -64,6 +74,29 @@ def test_config_error_is_one_line_and_leaves_no_run(
     assert code == 2
     assert err.startswith("error: ")
     assert err.count("\n") == 1
+    assert needle in err
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (None, "bad.yaml: config file not found"),
+        ("seed: 1\ndata: a: b\n", "bad.yaml: line 2: mapping values are not allowed here"),
+        ("- a\n", "bad.yaml: expected a mapping of sections"),
+        ("data:\n  batch_size: many\n", "bad.yaml: data.batch_size: Input should be"),
+    ],
+    ids=["missing", "bad-yaml", "not-a-mapping", "wrong-type-in-file"],
+)
+def test_bad_config_file_is_one_line_and_leaves_no_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | None, needle: str
+) -> None:
+    config, runs = tmp_path / "bad.yaml", tmp_path / "runs"
+    if text is not None:
+        config.write_text(text, encoding="utf-8")
+    code, out, err = run_cli(capsys, "train", str(config), "--runs-dir", str(runs))
+    assert (code, out) == (2, "")
+    assert err.startswith("error: ") and err.count("\n") == 1
     assert needle in err
     assert not runs.exists()
 
@@ -90,17 +123,30 @@ def test_train_eval_predict_list(
     )  # fmt: skip
     assert code == 0, err
     assert "test: CER" in out
+    # Not a terminal: plain progress lines instead of a progress bar.
+    assert "epoch 1/1  step 4/4  mean loss" in out and "epoch 1/1  train/loss" in out
 
     code, out, _ = run_cli(capsys, "eval", "cli", "--runs-dir", runs, "--json")
     assert code == 0
     scores = json.loads(out)
-    assert set(scores) >= {"cer", "wer", "n", "run"}
-    assert scores["n"] == 8 and scores["cer"] >= 0
+    assert list(scores) == ["cer", "wer", "n", "run"]
+    assert scores["n"] == 8 and scores["cer"] >= 0 and 0 <= scores["wer"] <= 1
+    assert scores["run"] == str(next(Path(runs).iterdir()))
 
-    image = next((line_folder / "test").glob("*.png"))
-    code, out, _ = run_cli(capsys, "predict", "cli", str(image), "--runs-dir", runs, "--json")
+    code, out, err = run_cli(capsys, "eval", "cli", "--split", "tset", "--runs-dir", runs)
+    assert (code, out) == (2, "")
+    assert err == "error: --split: expected one of train, val, test, got 'tset'\n"
+
+    images = sorted((line_folder / "test").glob("*.png"))[:2]
+    code, out, _ = run_cli(
+        capsys, "predict", "cli", *map(str, images), "--runs-dir", runs, "--json"
+    )
     assert code == 0
-    assert json.loads(out)["predictions"][0]["image"] == str(image)
+    predictions = json.loads(out)
+    assert list(predictions) == ["predictions"]
+    assert [list(p) for p in predictions["predictions"]] == [["image", "text"]] * 2
+    assert [p["image"] for p in predictions["predictions"]] == list(map(str, images))
+    assert all(set(p["text"]) <= set("abc ") for p in predictions["predictions"])
 
     code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs, "--json")
     (listed,) = json.loads(out)["runs"]
@@ -125,6 +171,25 @@ def test_folder_unknown_character(
     assert not runs.exists()
 
 
+def test_folder_unknown_character_can_be_skipped_and_counted(
+    capsys: pytest.CaptureFixture[str], tiny_config_file: Path, line_folder: Path
+) -> None:
+    from inkbench.config import load_config
+    from inkbench.data.datamodule import build_split
+
+    labels = line_folder / "train" / "labels.tsv"
+    rows = labels.read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].split("\t")[0] + "\tabz"
+    rows[3] = rows[3].split("\t")[0] + "\tx"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cfg = load_config(tiny_config_file, ["data.on_unknown_char=skip"])
+    capsys.readouterr()
+    assert len(build_split(cfg, "train")) == 14
+    assert "skipped 2 line(s) with characters outside the charset" in capsys.readouterr().err
+    with pytest.raises(InkbenchError, match=r"data\.on_unknown_char: .*'error' or 'skip'"):
+        load_config(tiny_config_file, ["data.on_unknown_char=ignore"])
+
+
 def test_data_generate_writes_folder_format(
     capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path
 ) -> None:
@@ -142,6 +207,28 @@ def test_data_generate_writes_folder_format(
         capsys, "data", "generate", str(tiny_config_file), "--out", str(out_dir), "--n", "3"
     )
     assert code == 2 and "already exists" in err
+
+
+def test_generated_synthetic_folder_loads_as_the_same_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from inkbench.config import load_config
+    from inkbench.data.datamodule import build_split
+
+    config = tmp_path / "lines.yaml"
+    config.write_text("data: {num_workers: 0}\n", encoding="utf-8")
+    sizes = ["data.train_size=3", "data.val_size=2", "data.test_size=2"]
+    out_dir = tmp_path / "generated"
+    code, _, err = run_cli(capsys, "data", "generate", str(config), *sizes, "--out", str(out_dir))
+    assert code == 0, err
+    rendered = build_split(load_config(config, sizes), "val")
+    loaded = build_split(load_config(config, ["data.name=folder", f"data.path={out_dir}"]), "val")
+    assert len(loaded) == len(rendered) == 2
+    for i in range(2):
+        (image, text), (expected, label) = loaded.lines[i], rendered.lines[i]
+        assert text == label and np.array_equal(image, expected)  # PNG is lossless
 
 
 def test_data_preview(

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inkbench.bench.suite import load_suite, suite_configs
 from inkbench.config import load_config, parse_override
 from inkbench.errors import InkbenchError
 from inkbench.sweeps.spec import load_sweep
@@ -20,6 +21,8 @@ def test_repo_configs_load() -> None:
         assert load_config(path).model.name
     for path in configs.glob("sweeps/*.yaml"):
         assert load_sweep(path).space
+    for path in configs.glob("bench/*.yaml"):
+        assert suite_configs(load_suite(path), path)
 
 
 def test_overrides_are_typed(tiny_config_file: Path) -> None:

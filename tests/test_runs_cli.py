@@ -44,6 +44,28 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def test_list(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, tiny_config_file, "a")
+    make_run(runs, tiny_config_file, "b", status="failed")
+    code, out, _ = cli(capsys, "runs", "list", "--runs-dir", str(runs), "--json")
+    assert code == 0
+    rows = json.loads(out)["runs"]
+    assert [(r["name"].split("-")[-1], r["status"]) for r in rows] == [
+        ("a", "completed"),
+        ("b", "failed"),
+    ]
+    first = rows[0]
+    assert (first["model"], first["dataset"], first["epochs"]) == ("crnn", "folder", 3)
+    assert (first["best_metric"], first["best_value"]) == ("val/cer", 0.5)
+    assert first["duration_s"] >= 0 and first["started"]
+    code, out, _ = cli(capsys, "runs", "list", "--runs-dir", str(runs))
+    header = out.splitlines()[1]
+    for column in ("name", "status", "model", "dataset", "best", "epochs", "duration", "created"):
+        assert column in header
+    assert "val/cer 0.5000" in out
+
+
 @pytest.mark.parametrize("command", ["show", "diff", "plot", "clean"])
 def test_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     code, out, _ = cli(capsys, "runs", command, "--help")

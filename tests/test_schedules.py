@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,78 @@ def test_early_stopping_and_top_k_checkpoints(
 def _column(run_path: Path, key: str) -> list[str]:
     with (run_path / "metrics.csv").open(encoding="utf-8") as handle:
         return [row[key] for row in csv.DictReader(handle)]
+
+
+def stepped_lrs(overrides: list[str], tiny_config_file: Path, steps: int) -> list[float]:
+    """The lr before each of ``steps`` optimizer steps of the configured per-step schedule."""
+    import torch
+
+    from inkbench.schedules import build_schedule
+
+    cfg = load_config(tiny_config_file, ["optim.lr=0.01", *overrides])
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optim.lr)
+    schedule = build_schedule(optimizer, cfg, steps)
+    assert schedule is not None and schedule["interval"] == "step"
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule["scheduler"].step()
+    return lrs
+
+
+def test_cosine_warms_up_linearly_then_decays_to_zero(tiny_config_file: Path) -> None:
+    lrs = stepped_lrs(["optim.scheduler=cosine", "optim.warmup_fraction=0.2"], tiny_config_file, 50)
+    # 10 warmup steps from 1e-3 * lr to lr in equal increments, then half a cosine period.
+    assert lrs[0] == pytest.approx(1e-5)
+    assert lrs[:11] == pytest.approx([1e-5 + i * (0.01 - 1e-5) / 10 for i in range(11)])
+    assert max(lrs) == pytest.approx(0.01) and lrs.index(max(lrs)) == 10
+    assert lrs[30] == pytest.approx(0.005)  # half way through the 40 decay steps
+    assert all(a > b for a, b in itertools.pairwise(lrs[10:]))
+    assert lrs[-1] < 1e-4
+
+
+def test_onecycle_peaks_at_the_lr_after_the_warmup_share(tiny_config_file: Path) -> None:
+    lrs = stepped_lrs(
+        ["optim.scheduler=onecycle", "optim.warmup_fraction=0.3"], tiny_config_file, 100
+    )
+    peak = lrs.index(max(lrs))
+    assert max(lrs) == pytest.approx(0.01) and peak in (29, 30)
+    assert lrs[0] == pytest.approx(0.01 / 25)  # torch's default div_factor
+    assert lrs[-1] < 1e-5  # final_div_factor 1e4 below the start
+    assert all(a <= b for a, b in itertools.pairwise(lrs[: peak + 1]))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[peak:]))
+
+
+def test_plateau_watches_any_metric_with_its_mode(tiny_config_file: Path) -> None:
+    import torch
+
+    from inkbench.schedules import build_schedule
+
+    cfg = load_config(
+        tiny_config_file,
+        ["optim.scheduler=plateau", "optim.plateau.monitor=val/acc", "optim.plateau.mode=max",
+         "optim.plateau.factor=0.25", "optim.plateau.patience=0"],
+    )  # fmt: skip
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    schedule = build_schedule(optimizer, cfg, 0)
+    assert schedule is not None
+    assert (schedule["monitor"], schedule["interval"]) == ("val/acc", "epoch")
+    for accuracy in (0.5, 0.6, 0.55):  # higher is better: only the last epoch is worse
+        schedule["scheduler"].step(accuracy)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+def test_plateau_on_a_metric_that_is_not_logged_fails_the_run(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    from inkbench.errors import InkbenchError
+    from inkbench.runs import list_runs
+
+    cfg = load_config(
+        tiny_config_file, ["optim.scheduler=plateau", "optim.plateau.monitor=val/cre"]
+    )
+    with pytest.raises(InkbenchError, match=r"'val/cre' is not logged; logged metrics: .*val/cer"):
+        train(cfg, tmp_path / "runs", argv=[])
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.meta()["status"] == "failed" and "val/cre" in run.meta()["error"]

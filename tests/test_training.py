@@ -103,8 +103,9 @@ def test_resume_matches_uninterrupted_run(
     resumed = train(cfg, runs, resume=broken, argv=["resume"])
     assert resumed.path == broken.path
     assert resumed.meta()["status"] == "completed"
+    timing = ("epoch_time_s", "train_lines_per_s", "train_flops_per_s", "mfu")
     assert rows(resumed.path) == [
-        {**row, "epoch_time_s": r2["epoch_time_s"], "train_lines_per_s": r2["train_lines_per_s"]}
+        {**row, **{key: r2[key] for key in timing}}
         for row, r2 in zip(rows(straight.path), rows(resumed.path), strict=True)
     ]
     a = load_checkpoint(straight.checkpoints / "last.ckpt")["state_dict"]
@@ -164,3 +165,52 @@ def test_predict_reads_images(tiny_config_file: Path, tmp_path: Path, line_folde
     assert all(set(t) <= set("abc ") for t in texts)
     assert yaml.safe_load((run.path / "config.yaml").read_text())["data"]["charset"] == "abc "
     assert json.loads((run.path / "meta.json").read_text())["status"] == "completed"
+
+
+def test_resume_with_another_config_is_refused_and_leaves_the_run_alone(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    from inkbench.runs import create_run
+
+    cfg = load_config(tiny_config_file)
+    run = create_run(tmp_path / "runs", "done", cfg, []).finish("completed")
+    longer = load_config(tiny_config_file, ["trainer.max_epochs=4", "optim.lr=0.1"])
+    with pytest.raises(InkbenchError) as error:
+        train(longer, tmp_path / "runs", resume=run, argv=[])
+    assert "these keys differ: optim.lr (0.01 -> 0.1), trainer.max_epochs (2 -> 4)." in str(
+        error.value
+    )
+    assert run.meta()["status"] == "completed" and "resumed" not in run.meta()
+    assert run.config() == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("trainer.accelerator=abacus", "invalid accelerator name"),
+        ("trainer.devices=2", "training on several devices is not supported"),
+    ],
+)
+def test_hardware_settings_fail_before_the_run_folder(
+    tiny_config_file: Path, tmp_path: Path, override: str, needle: str
+) -> None:
+    with pytest.raises(InkbenchError, match=needle):
+        train(load_config(tiny_config_file, [override]), tmp_path / "runs", argv=[])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_clipping_accumulation_and_precision_come_from_the_config(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    from inkbench.training import build_trainer
+
+    cfg = load_config(
+        tiny_config_file,
+        ["trainer.gradient_clip_val=0.25", "trainer.accumulate_grad_batches=3",
+         "trainer.precision=bf16-mixed", "trainer.accelerator=cpu"],
+    )  # fmt: skip
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.gradient_clip_val == 0.25
+    assert trainer.accumulate_grad_batches == 3
+    assert trainer.precision == "bf16-mixed"
+    assert build_trainer(load_config(tiny_config_file), tmp_path).precision == "32-true"

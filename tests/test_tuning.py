@@ -115,6 +115,25 @@ def test_overfit_check_diagnoses_a_frozen_output_layer(tiny_config_file: Path) -
     assert not any("no gradient reaches" in reason for reason in report.diagnosis)
 
 
+def test_overfit_command_exits_1_on_a_frozen_output_layer(
+    tiny_config_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def frozen_output(cfg):
+        model = build_model(cfg)
+        model.classifier.requires_grad_(False)
+        return model
+
+    monkeypatch.setattr("inkbench.tasks.recognition.build_model", frozen_output)
+    code = main(["check", "overfit", str(tiny_config_file), "--steps", "30", "--threshold", "0.3"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "overfit check FAILED" in out and "in 30 steps on 1 batch(es), 4 lines" in out
+    assert (
+        "  - frozen parameters (requires_grad=False): model.classifier.weight, "
+        "model.classifier.bias"
+    ) in out
+
+
 def test_overfit_check_exits_1_with_a_diagnosis(tiny_config_file: Path, capsys) -> None:
     # An lr this low cannot move the loss in 20 steps.
     code = main(["check", "overfit", str(tiny_config_file), "optim.lr=1e-9", "--steps", "20"])

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.utilities.seed import seed_everything
 from rich.console import Console
 
 from inkbench.plots import plot_metrics
+from inkbench.profiling import TrainingFlops, peak_flops
 
 EPOCH_COLUMNS = (
     "epoch",
@@ -23,7 +26,28 @@ EPOCH_COLUMNS = (
     "lr",
     "epoch_time_s",
     "train_lines_per_s",
+    "train_flops_per_s",
+    "mfu",
 )
+
+#: Share of an epoch's training time that counting new batch shapes may add at its end.
+FLOP_COUNT_BUDGET = 0.005
+
+# Lightning precision (its prefix) -> the dtype matmuls run in, whose peak MFU divides by.
+_PRECISION_DTYPES = {
+    "64": torch.float64,
+    "32": torch.float32,
+    "16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+def precision_dtype(precision: str) -> torch.dtype:
+    """The dtype of a Lightning precision such as ``32-true`` or ``bf16-mixed``."""
+    prefix = precision.split("-")[0]
+    if prefix not in _PRECISION_DTYPES:
+        raise ValueError(f"precision {precision!r}: no peak dtype for it")
+    return _PRECISION_DTYPES[prefix]
 
 
 class StepSeed(L.Callback):
@@ -46,7 +70,12 @@ class StepSeed(L.Callback):
 
 
 class EpochLog(L.Callback):
-    """One metrics.csv row per epoch, fresh plots, and a plain progress line."""
+    """One metrics.csv row per epoch, fresh plots, and a plain progress line.
+
+    Throughput (lines/s, FLOP/s, MFU) is over the epoch's training time: the validation that
+    Lightning runs inside the epoch is left out. FLOPs are the model's forward + backward on
+    each batch as trained (``TrainingFlops``), counted after the epoch's clock has stopped.
+    """
 
     def __init__(
         self, run_dir: Path, console: Console | None = None, step_lines: bool = False
@@ -56,8 +85,14 @@ class EpochLog(L.Callback):
         self.plot_dir = run_dir / "plots"
         self.console = console or Console()
         self._start = 0.0
+        self._validation_start = 0.0
+        self._validation_s = 0.0
         self._lines = 0
         self._loss_sum = 0.0
+        self._flops: TrainingFlops | None = None  # None once counting failed
+        self._peak = 0.0
+        self.batch_flops: list[int] = []
+        """FLOPs charged to each training batch of the last epoch."""
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
@@ -67,11 +102,31 @@ class EpochLog(L.Callback):
                     r for r in csv.DictReader(handle) if int(r["epoch"]) < trainer.current_epoch
                 ]
             self._write(rows)
+        try:
+            self._flops = TrainingFlops(pl_module.model)
+            self._peak = peak_flops(pl_module.device, precision_dtype(trainer.precision))
+        except Exception as exc:  # MFU is a measurement: never the reason a run fails
+            self._stop_counting(exc)
+
+    def _stop_counting(self, exc: Exception) -> None:
+        self._flops = None
+        warnings.warn(
+            f"training FLOPs are not counted ({type(exc).__name__}: {exc}); "
+            "train_flops_per_s and mfu stay empty",
+            stacklevel=2,
+        )
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
+        self._validation_s = 0.0
         self._lines = 0
         self._loss_sum = 0.0
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_s += time.perf_counter() - self._validation_start
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
@@ -80,6 +135,11 @@ class EpochLog(L.Callback):
         # run restores with the previous epoch's batches still in it.
         self._lines += len(batch.texts)
         self._loss_sum += float(outputs["loss"]) * len(batch.texts)
+        if self._flops is not None:
+            try:
+                self._flops.add(pl_module.model_inputs(outputs["batch"]))
+            except Exception as exc:
+                self._stop_counting(exc)
         total = trainer.num_training_batches
         every = max(1, int(total) // 10) if total != float("inf") else 50
         if self.step_lines and (i + 1) % every == 0:
@@ -93,6 +153,7 @@ class EpochLog(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         elapsed = time.perf_counter() - self._start
+        training_s = max(elapsed - self._validation_s, 1e-9)
         metrics = trainer.callback_metrics
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if self._lines:
@@ -102,7 +163,13 @@ class EpochLog(L.Callback):
                 row[key] = f"{float(metrics[key]):.6g}"
         row["lr"] = f"{trainer.optimizers[0].param_groups[0]['lr']:.6g}"
         row["epoch_time_s"] = f"{elapsed:.2f}"
-        row["train_lines_per_s"] = f"{self._lines / max(elapsed, 1e-9):.1f}"
+        throughput = self._throughput(training_s)
+        row["train_lines_per_s"] = f"{throughput['train/lines_per_s']:.1f}"
+        if "train/mfu" in throughput:
+            row["train_flops_per_s"] = f"{throughput['train/flops_per_s']:.4g}"
+            row["mfu"] = f"{throughput['train/mfu']:.4g}"
+        for logger in trainer.loggers:
+            logger.log_metrics(throughput, step=trainer.global_step)
         rows = []
         if self.csv_path.exists():
             with self.csv_path.open(encoding="utf-8", newline="") as handle:
@@ -114,6 +181,20 @@ class EpochLog(L.Callback):
             f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {shown}  {elapsed:.1f}s",
             highlight=False,
         )
+
+    def _throughput(self, training_s: float) -> dict[str, float]:
+        """Lines/s, and FLOP/s and MFU while counting works (this counts new batch shapes)."""
+        throughput = {"train/lines_per_s": self._lines / training_s}
+        if self._flops is None:
+            return throughput
+        try:
+            self.batch_flops = self._flops.end_epoch(FLOP_COUNT_BUDGET * training_s)
+        except Exception as exc:
+            self._stop_counting(exc)
+            return throughput
+        throughput["train/flops_per_s"] = sum(self.batch_flops) / training_s
+        throughput["train/mfu"] = throughput["train/flops_per_s"] / self._peak
+        return throughput
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         with self.csv_path.open("w", encoding="utf-8", newline="") as handle:

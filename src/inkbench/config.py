@@ -9,7 +9,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from inkbench.data.charset import DEFAULT_CHARS
+from inkbench.data.charset import DEFAULT_CHARS, Charset
 from inkbench.errors import InkbenchError
 from inkbench.registry import format_validation_error
 
@@ -74,7 +74,7 @@ class DataConfig(_OpenSection):
     max_width: int = Field(1024, ge=16)
     """Wider lines are squeezed to this width."""
     charset: str = DEFAULT_CHARS
-    """Characters the model can output (blank excluded)."""
+    """Characters the model can output (blank excluded), each once."""
     batch_size: int = Field(32, ge=1)
     """Lines per training batch."""
     num_workers: int = Field(2, ge=0)
@@ -87,6 +87,13 @@ class DataConfig(_OpenSection):
     """Per-channel mean/std to normalize images with (`inkbench data stats --write`); None: off."""
     augment: AugmentConfig = AugmentConfig()
     """Training-time augmentation of line images (train split only)."""
+
+    @pydantic.field_validator("charset")
+    @classmethod
+    def _valid_charset(cls, chars: str) -> str:
+        # Checked here so a bad charset fails at load time, not when the data is built.
+        Charset(chars)
+        return chars
 
 
 class ModelConfig(_OpenSection):
@@ -175,8 +182,10 @@ class TrainerConfig(_Section):
     """Lightning accelerator: auto, cpu, gpu, mps..."""
     devices: int | str = "auto"
     """Lightning devices."""
-    precision: str = "32-true"
-    """Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed."""
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = (
+        "32-true"
+    )
+    """Lightning precision: full, mixed (autocast) or true half precision."""
     gradient_clip_val: float | None = 5.0
     """Clip the gradient norm to this value (None: no clipping)."""
     accumulate_grad_batches: int = Field(1, ge=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from inkbench.data.lines import (
     sorted_batches,
 )
 from inkbench.errors import InkbenchError
-from inkbench.metrics import ErrorRates
+from inkbench.metrics import edit_counts
 from inkbench.runs import Run
 from inkbench.tasks import RecognitionTask, build_task
 
@@ -114,34 +114,64 @@ class LinePrediction:
     prediction: str
 
 
+def with_dataset(cfg: Config, data: Mapping[str, Any], source: str = "--data") -> Config:
+    """``cfg`` reading another dataset: ``data`` replaces keys of the ``data`` section.
+
+    A new ``name`` drops the old dataset's own options (``train_size`` means nothing to
+    another dataset); the shared keys (height, charset, normalization...) stay, so the lines
+    are prepared exactly as the model was trained.
+    """
+    raw = cfg.to_dict()
+    section = dict(raw["data"])
+    if "name" in data and data["name"] != cfg.data.name:
+        for option in cfg.data.options:
+            section.pop(option, None)
+    return validate_config({**raw, "data": {**section, **data}}, source)
+
+
 def predict_split(
     run: Run,
     split: str = "test",
     checkpoint: str = "best",
     batch_size: int | None = None,
     decoding: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> tuple[list[LinePrediction], EncodedLines]:
     """Every line of a split with its prediction and source (in index order), and the split.
 
-    The split is returned so reports can draw the images of chosen lines.
+    ``data`` evaluates on another dataset (see ``with_dataset``), e.g. ``{"name": "folder",
+    "path": "my_lines"}``. The split is returned so reports can draw the images of chosen lines.
     """
     recognizer = Recognizer.from_run(run, checkpoint, decoding=decoding)
-    cfg = recognizer.cfg
-    data = build_split(cfg, split)
-    # Always cached: the batch order must be known to map predictions back to line indices.
-    data.fill_cache(cfg.data.num_workers)
-    widths = data.widths()
-    assert widths is not None  # filled just above
-    batches = sorted_batches(widths, batch_size or cfg.data.batch_size)
-    loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=collate_lines)
+    lines = load_split(with_dataset(recognizer.cfg, data) if data else recognizer.cfg, split)
+    return predict_lines(recognizer, lines, batch_size), lines
+
+
+def load_split(cfg: Config, split: str) -> EncodedLines:
+    """One split of ``cfg``'s dataset, loaded into memory (the order of batches must be
+    known to map predictions back to line indices)."""
+    lines = build_split(cfg, split)
+    lines.fill_cache(cfg.data.num_workers)
+    return lines
+
+
+def predict_lines(
+    recognizer: Recognizer, lines: EncodedLines, batch_size: int | None = None
+) -> list[LinePrediction]:
+    """Predictions for every line of a loaded split, in index order (width-sorted batches)."""
+    widths = lines.widths()
+    if widths is None:
+        raise ValueError("predict_lines needs a loaded split (load_split)")
+    batches = sorted_batches(widths, batch_size or recognizer.cfg.data.batch_size)
+    loader = torch.utils.data.DataLoader(lines, batch_sampler=batches, collate_fn=collate_lines)
     predictions: list[LinePrediction] = []
     for indices, batch in zip(batches, loader, strict=True):
         texts = recognizer.transcribe_batch(batch)
         predictions += [
-            LinePrediction(i, data.lines.source(i), text, pred)
+            LinePrediction(i, lines.lines.source(i), text, pred)
             for i, text, pred in zip(indices, batch.texts, texts, strict=True)
         ]
-    return sorted(predictions, key=lambda p: p.index), data
+    return sorted(predictions, key=lambda p: p.index)
 
 
 def evaluate(
@@ -150,18 +180,30 @@ def evaluate(
     checkpoint: str = "best",
     batch_size: int | None = None,
     decoding: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, float | int | str]:
-    """CER/WER of a run's checkpoint on one split of the run's own dataset config."""
-    predictions, _ = predict_split(run, split, checkpoint, batch_size, decoding)
-    rates = ErrorRates()
-    rates.update([p.prediction for p in predictions], [p.text for p in predictions])
-    result = rates.compute()
+    """CER/WER of a run's checkpoint on one split of its dataset (or of ``data``'s)."""
+    predictions, _ = predict_split(run, split, checkpoint, batch_size, decoding, data)
+    rates = error_rates(predictions)
     return {
-        "cer": float(result["cer"]),
-        "wer": float(result["wer"]),
-        "n": int(rates.lines),
+        "cer": rates["cer"],
+        "wer": rates["wer"],
+        "n": rates["lines"],
         "split": split,
         "run": str(run.path),
+    }
+
+
+def error_rates(predictions: Sequence[LinePrediction]) -> dict[str, float | int]:
+    """CER, WER, number of lines and of reference characters of a group of lines."""
+    char_edits, chars, word_edits, words = edit_counts(
+        [p.prediction for p in predictions], [p.text for p in predictions]
+    )
+    return {
+        "cer": char_edits / max(chars, 1),
+        "wer": word_edits / max(words, 1),
+        "lines": len(predictions),
+        "chars": chars,
     }
 
 

@@ -105,11 +105,17 @@ def create_run(runs_dir: Path, name: str, cfg: Config, argv: list[str]) -> Run:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}-{name}"
     run_id, n = base, 1
-    while (runs_dir / run_id).exists() or (runs_dir / f"{PARTIAL_PREFIX}{run_id}").exists():
+    while True:
+        path = runs_dir / f"{PARTIAL_PREFIX}{run_id}"
+        if not (runs_dir / run_id).exists():
+            try:
+                # mkdir is the atomic claim: a process starting in the same second gets -2.
+                path.mkdir()
+                break
+            except FileExistsError:
+                pass
         n += 1
         run_id = f"{base}-{n}"
-    path = runs_dir / f"{PARTIAL_PREFIX}{run_id}"
-    path.mkdir()
     run = Run(path)
     save_config(cfg, path / CONFIG_FILE)
     commit = _git("rev-parse", "HEAD")

@@ -21,6 +21,7 @@ from inkbench.checkpoints import AtomicCheckpointIO
 from inkbench.config import Config
 from inkbench.data.datamodule import LineDataModule
 from inkbench.errors import InkbenchError
+from inkbench.run_compare import diff_configs, flatten
 from inkbench.runs import Run, create_run
 from inkbench.tasks import build_task
 
@@ -97,13 +98,56 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
+def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
+    """A Lightning Trainer with the config's step options (see ``step_options``) and ``options``.
+
+    An accelerator, device count or precision that Lightning or this machine refuses ends
+    with one error line naming the keys, not a traceback.
+    """
+    quiet_lightning()
+    t = cfg.trainer
+    where = (
+        f"trainer.accelerator={t.accelerator!r}, trainer.devices={t.devices!r}, "
+        f"trainer.precision={t.precision!r}"
+    )
+    try:
+        trainer = L.Trainer(**step_options(cfg), **options)
+    # Lightning raises ValueError, MisconfigurationException or ModuleNotFoundError here.
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        raise InkbenchError(f"{where}: {type(exc).__name__}: {reason}") from None
+    if trainer.world_size > 1:
+        # Each DDP process would make its own run folder, and width-bucketed batches are
+        # not split between processes.
+        raise InkbenchError(
+            f"{where}: {trainer.world_size} processes; training on several devices is not "
+            "supported yet, set trainer.devices=1"
+        )
+    return trainer
+
+
+def check_resume_config(cfg: Config, run: Run) -> None:
+    """Refuse to continue ``run`` with another config than its own ``config.yaml``.
+
+    The checkpoint restores the optimizer and schedule as they were, so a changed lr would be
+    ignored and a changed ``trainer.max_epochs`` breaks a one-cycle schedule; and the run
+    folder's config.yaml must keep describing the run.
+    """
+    changed = diff_configs(flatten(run.config().to_dict()), flatten(cfg.to_dict()))
+    if changed:
+        keys = ", ".join(f"{r['key']} ({r.get('a')!r} -> {r.get('b')!r})" for r in changed)
+        raise InkbenchError(
+            f"train --resume {run.name}: a run continues with its own config.yaml; "
+            f"these keys differ: {keys}. Start a new run to change them"
+        )
+
+
 def build_trainer(
     cfg: Config,
     run_dir: Path,
     console: Console | None = None,
     callbacks: list[L.Callback] | None = None,
 ) -> L.Trainer:
-    quiet_lightning()
     t = cfg.trainer
     # Best and last are two callbacks: Lightning 2.6 writes `save_last` only on epochs that
     # also saved a top-k checkpoint, and resuming needs the state of every epoch.
@@ -140,14 +184,14 @@ def build_trainer(
                 save_on_train_epoch_end=True,
             )
         )
-    return L.Trainer(
+    return new_trainer(
+        cfg,
         default_root_dir=run_dir,
         max_epochs=t.max_epochs,
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=t.log_every_n_steps,
         num_sanity_val_steps=0,
-        **step_options(cfg),
         callbacks=[
             best,
             last,
@@ -183,6 +227,10 @@ def train(
     """
     console = console or Console()
     argv = argv if argv is not None else sys.argv
+    if resume is not None:
+        check_resume_config(cfg, resume)
+    # Hardware settings fail here, before any data is rendered or folder is made.
+    new_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     seed_everything(cfg.seed, workers=True, verbose=False)
     # Load the data before the run folder exists: a bad dataset leaves nothing behind.
     datamodule = LineDataModule(cfg)

@@ -37,7 +37,7 @@ from inkbench.data.lines import (
 )
 from inkbench.errors import InkbenchError
 from inkbench.tasks import RecognitionTask, build_task
-from inkbench.training import quiet_lightning, step_options
+from inkbench.training import new_trainer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -45,17 +45,16 @@ import matplotlib.pyplot as plt
 
 def tuning_trainer(cfg: Config, root: Path, **options: Any) -> L.Trainer:
     """A Trainer that computes steps as ``cfg`` trains them, but writes no logs or checkpoints."""
-    quiet_lightning()
     # These tools train without validation on purpose.
     warnings.filterwarnings("ignore", message=".*no `val_dataloader`. Skipping val loop.*")
-    return L.Trainer(
+    return new_trainer(
+        cfg,
         default_root_dir=root,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        **step_options(cfg),
         **options,
     )
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from inkbench.cli import main
 from inkbench.config import AugmentConfig, load_config
 from inkbench.data.augment import LineAugment, build_augment
 from inkbench.data.datamodule import LineDataModule
+from inkbench.data.preview import augment_grid
 from inkbench.tasks.recognition import CTCRecognition
 
 
@@ -72,5 +74,13 @@ def test_preview_augment_draws_a_grid(
     code = main(["data", "preview", str(tiny_config_file), "data.augment.rotate=2",
                  "--augment", "--n", "2", "--versions", "2", "--out", str(out)])  # fmt: skip
     assert code == 0 and out.stat().st_size > 5000
+    # Each line is drawn once as it is and once per augmented version, one above the other.
+    heights = {}
+    for versions in (1, 3):
+        target = tmp_path / f"v{versions}.png"
+        cfg = load_config(tiny_config_file, ["data.augment.rotate=2"])
+        with Image.open(augment_grid(cfg, target, n=2, versions=versions)) as image:
+            heights[versions] = image.height
+    assert heights[3] / heights[1] == pytest.approx(8 / 4, rel=0.1)  # 8 rows against 4
     assert main(["data", "preview", str(tiny_config_file), "--augment", "--out", str(out)]) == 2
     assert "error: data.augment: every strength is 0" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_config
+from conftest import TINY_MODELS, tiny_config
 from inkbench.checkpoints import load_checkpoint
 from inkbench.cli import main
 from inkbench.config import validate_config
@@ -18,11 +18,6 @@ from inkbench.data.lines import collate_lines
 from inkbench.evaluation import evaluate
 from inkbench.runs import find_run
 from inkbench.tasks import AutoregressiveRecognition, build_task
-
-TINY_MODELS = {
-    "attention": {"channels": [4, 8, 8, 8], "encoder_hidden": 8, "embedding": 8, "hidden": 16},
-    "resnet_transformer": {"channels": [4, 8, 8], "dim": 16, "heads": 2, "layers": 1},
-}
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

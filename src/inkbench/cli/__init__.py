@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from inkbench.cli import check, data, lm, profile, runs, sweep, train, tune
+from inkbench.cli import bench, check, data, lm, profile, runs, sweep, train, tune
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("eval")(train.eval_command)
 app.command()(train.predict)
 app.command()(profile.profile)
 app.command()(sweep.sweep)
+app.command()(bench.bench)
 app.add_typer(data.app, name="data")
 app.add_typer(lm.app, name="lm")
 app.add_typer(runs.app, name="runs")

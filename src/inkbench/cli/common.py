@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from inkbench.errors import InkbenchError
+
 DEFAULT_RUNS = Path("runs")
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Run store folder.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -20,3 +22,12 @@ Overrides = Annotated[
 def print_json(obj: object) -> None:
     """The whole stdout of a ``--json`` command: one JSON object and a newline."""
     sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def check_split(split: str) -> str:
+    """Refuse a split name before any data is built (a flat folder dataset would serve any)."""
+    from inkbench.data.datamodule import SPLITS
+
+    if split not in SPLITS:
+        raise InkbenchError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    return split

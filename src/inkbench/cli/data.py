@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import JsonFlag, Overrides, print_json
-from inkbench.errors import InkbenchError
+from inkbench.cli.common import JsonFlag, Overrides, check_split, print_json
 
 app = typer.Typer(help="Generate and look at datasets.", no_args_is_help=True)
 
@@ -29,10 +28,8 @@ def data_generate(
     from inkbench.data.datamodule import SPLITS
     from inkbench.data.export import export_folder
 
-    if split is not None and split not in SPLITS:
-        raise InkbenchError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
     cfg = load_config(config, overrides)
-    count = export_folder(cfg, out, n, (split,) if split else SPLITS)
+    count = export_folder(cfg, out, n, (check_split(split),) if split else SPLITS)
     Console().print(f"wrote {count} lines to {out}", highlight=False)
 
 
@@ -53,6 +50,7 @@ def data_preview(
     from inkbench.config import load_config
     from inkbench.data.preview import augment_grid, preview_grid
 
+    check_split(split)
     cfg = load_config(config, overrides)
     if augment:
         written = augment_grid(cfg, out, split, n, versions)

@@ -40,7 +40,7 @@ def runs_list(as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS) -> No
     if as_json:
         print_json({"runs": rows})
         return
-    table = Table("name", "status", "model", "dataset", "best", "epochs", "duration", "started")
+    table = Table("name", "status", "model", "dataset", "best", "epochs", "duration", "created")
     for r in rows:
         best = f"{r['best_metric']} {r['best_value']:.4f}" if r["best_value"] is not None else "-"
         duration = f"{r['duration_s']:.0f}s" if r["duration_s"] is not None else "-"
@@ -54,7 +54,12 @@ def runs_list(as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS) -> No
             duration,
             str(r["started"]),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured: whole names and dates, not cells cut to fit 80 columns.
+        wide = console.options.update_width(10_000)
+        console = Console(width=console.measure(table, options=wide).maximum)
+    console.print(table)
 
 
 RunRef = Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
 from inkbench.errors import InkbenchError
 
 Decode = Annotated[
@@ -18,6 +18,14 @@ Decode = Annotated[
         "--decode",
         help="KEY=VALUE replacing the run's task.KEY (decoder, beam_width, lm, lm_alpha, "
         "lm_beta, max_length), e.g. --decode decoder=beam --decode lm=chars.arpa. Repeatable.",
+    ),
+]
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data",
+        help="KEY=VALUE replacing the run's data.KEY, to evaluate on another dataset, e.g. "
+        "--data name=digits_lines, or --data name=folder --data path=my_lines. Repeatable.",
     ),
 ]
 
@@ -30,7 +38,8 @@ def train(
         str | None, typer.Option(help="Run folder suffix (default: config name).")
     ] = None,
     resume: Annotated[
-        str | None, typer.Option(help="Continue this run from its last.ckpt, in its folder.")
+        str | None,
+        typer.Option(help="Continue this run from its last.ckpt, in its folder, as configured."),
     ] = None,
     eval_split: Annotated[
         str | None, typer.Option(help="After training, evaluate best.ckpt on this split.")
@@ -43,6 +52,8 @@ def train(
     from inkbench.runs import find_run
     from inkbench.training import train as train_run
 
+    if eval_split is not None:
+        check_split(eval_split)  # before training, not after it
     args = list(args or [])
     paths = [a for a in args if "=" not in a]
     overrides = [a for a in args if "=" in a]
@@ -82,24 +93,41 @@ def eval_command(
         typer.Option("--report", help="Also write report.md and report/*.png into the run folder."),
     ] = False,
     decode: Decode = None,
+    data: DataOption = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
-    """CER and WER of a run's checkpoint on a split."""
+    """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's).
+
+    ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``.
+    """
+    from inkbench.config import apply_overrides
     from inkbench.evaluation import decoding_overrides, evaluate
     from inkbench.runs import find_run
 
+    check_split(split)
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     decoding = decoding_overrides(decode or [])
-    if report:
+    if data:
+        if report:
+            raise InkbenchError("--report describes the run's own dataset; drop --data")
+        scores = evaluate(
+            find_run(run, runs_dir),
+            split,
+            checkpoint,
+            batch_size,
+            decoding,
+            apply_overrides({}, data),
+        )
+    elif report:
         from inkbench.reports.ocr import report_run
 
         scores = report_run(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
     else:
         scores = evaluate(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
     if as_json:
-        keys = ("cer", "wer", "n", "run", "split", "report")
+        keys = ("cer", "wer", "n", "run", "report")
         print_json({k: scores[k] for k in keys if k in scores})
     else:
         Console().print(

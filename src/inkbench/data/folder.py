@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from PIL import Image
-from rich.console import Console
 
 from inkbench.data.charset import Charset
+from inkbench.data.checks import UnknownCharPolicy, keep_encodable
 from inkbench.data.datasets import DATASETS
 from inkbench.errors import InkbenchError
 
@@ -22,14 +21,13 @@ LABELS_FILE = "labels.tsv"
 
 
 def read_labels(
-    folder: Path, charset: Charset, on_unknown_char: Literal["error", "skip"] = "error"
+    folder: Path, charset: Charset, on_unknown_char: UnknownCharPolicy = "error"
 ) -> list[tuple[Path, str]]:
     """Rows of ``folder/labels.tsv`` whose images exist; unknown characters fail or are skipped."""
     labels = folder / LABELS_FILE
     if not labels.is_file():
         raise InkbenchError(f"{labels}: labels file not found (expected file<TAB>text lines)")
-    rows: list[tuple[Path, str]] = []
-    skipped = 0
+    candidates: list[tuple[str, str, tuple[Path, str]]] = []
     with labels.open(encoding="utf-8", newline="") as handle:
         for lineno, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
             if not row:
@@ -43,20 +41,8 @@ def read_labels(
             image = folder / name
             if not image.is_file():
                 raise InkbenchError(f"{labels}:{lineno}: image {image} not found")
-            unknown = charset.unknown(text)
-            if unknown:
-                if on_unknown_char == "error":
-                    raise InkbenchError(
-                        f"{labels}:{lineno}: {name}: character {unknown[0]!r} is not in the "
-                        "charset (set data.charset, or data.on_unknown_char=skip)"
-                    )
-                skipped += 1
-                continue
-            rows.append((image, text))
-    if skipped:
-        Console(stderr=True).print(
-            f"{labels}: skipped {skipped} line(s) with characters outside the charset"
-        )
+            candidates.append((f"{labels}:{lineno}: {name}", text, (image, text)))
+    rows = keep_encodable(candidates, charset, on_unknown_char, str(labels))
     if not rows:
         raise InkbenchError(f"{labels}: no usable lines")
     return rows
@@ -88,7 +74,7 @@ def folder(
     height: int,
     *,
     path: str,
-    on_unknown_char: Literal["error", "skip"] = "error",
+    on_unknown_char: UnknownCharPolicy = "error",
 ) -> FolderLines:
     """Split ``s`` comes from ``path/s/labels.tsv``, else ``path/labels.tsv`` serves every split."""
     root = Path(path)

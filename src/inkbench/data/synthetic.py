@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from inkbench.data.charset import Charset
+from inkbench.data.checks import split_size
 from inkbench.data.datasets import DATASETS
 from inkbench.data.fonts import FONT_SPLITS, HERSHEY_FONTS
 from inkbench.data.render import render_line
@@ -57,6 +58,10 @@ class SyntheticLines:
         text = self.texts.sample(rng)  # first draws: equals self.texts.text(index)
         return render_line(text, self.source(index), rng, self.height, self.distortion), text
 
+    def text(self, index: int) -> str:
+        """The text of line ``index`` without rendering it (for LM training)."""
+        return self.texts.text(index)
+
     def source(self, index: int) -> str:
         """The font of line ``index``."""
         return self.font_turns[index % len(self.font_turns)]
@@ -84,12 +89,9 @@ def synthetic(
         distortion: strength multiplier of jitter, warps, blur and noise (0 = clean).
         max_chars: longest line text (lines are 5 to ``max_chars`` characters).
     """
-    sizes = {"train": train_size, "val": val_size, "test": test_size}
-    for key, value in sizes.items():
-        if value < 0:
-            raise InkbenchError(f"{key}_size: must be >= 0, got {value}")
+    size = split_size(split, train_size, val_size, test_size)
     if distortion < 0:
         raise InkbenchError(f"distortion: must be >= 0, got {distortion}")
     if max_chars < 5:
         raise InkbenchError(f"max_chars: must be >= 5, got {max_chars}")
-    return SyntheticLines(split, seed, charset, height, sizes[split], distortion, max_chars)
+    return SyntheticLines(split, seed, charset, height, size, distortion, max_chars)

@@ -58,15 +58,25 @@ class TextSource:
         charset: characters that may appear; others are dropped from corpus text.
         min_chars: shortest line.
         max_chars: longest line.
+        prose: share of lines cut from corpus sentences; the rest are mixtures of words,
+            numbers and symbols (1.0: sentences only, as in the FSDL EMNIST lines).
     """
 
     def __init__(
-        self, split: str, seed: int, charset: Charset, min_chars: int = 5, max_chars: int = 40
+        self,
+        split: str,
+        seed: int,
+        charset: Charset,
+        min_chars: int = 5,
+        max_chars: int = 40,
+        prose: float = 0.5,
     ) -> None:
         if not 1 <= min_chars <= max_chars:
             raise ValueError(f"need 1 <= min_chars <= max_chars, got {min_chars}, {max_chars}")
+        if not 0 <= prose <= 1:
+            raise ValueError(f"need 0 <= prose <= 1, got {prose}")
         self.split, self.seed, self.charset = split, seed, charset
-        self.min_chars, self.max_chars = min_chars, max_chars
+        self.min_chars, self.max_chars, self.prose = min_chars, max_chars, prose
         _split_id(split)  # fails early on an unknown split
         self.sentences = [s for s in corpus_sentences() if split_of(s, b"sentence") == split]
         self.words = sorted(
@@ -82,7 +92,11 @@ class TextSource:
         """A text of this split drawn with ``rng``."""
         for _ in range(_MAX_TRIES):
             target = int(rng.integers(self.min_chars, self.max_chars + 1))
-            raw = self._prose(rng, target) if rng.random() < 0.5 else self._mixture(rng, target)
+            raw = (
+                self._prose(rng, target)
+                if rng.random() < self.prose
+                else self._mixture(rng, target)
+            )
             text = self._clean(raw)
             if (
                 self.min_chars <= len(text) <= self.max_chars

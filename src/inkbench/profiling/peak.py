@@ -2,12 +2,14 @@
 
 MFU needs a peak. Data-sheet numbers do not exist for most CPUs (and depend on the thread
 count), so the peak is what ``torch.mm`` achieves on square matrices here: an attainable
-upper bound for dense layers. The result is cached in ``~/.cache/inkbench/peak_flops.json``.
+upper bound for dense layers. The result is cached in ``peak_flops.json`` under
+``$INKBENCH_CACHE_DIR`` (default ``~/.cache/inkbench``; tests point it at a temporary folder).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import time
@@ -15,7 +17,11 @@ from pathlib import Path
 
 import torch
 
-CACHE_FILE = Path.home() / ".cache" / "inkbench" / "peak_flops.json"
+
+def default_cache_file() -> Path:
+    """``peak_flops.json`` in ``$INKBENCH_CACHE_DIR``, or in ``~/.cache/inkbench`` if unset."""
+    root = os.environ.get("INKBENCH_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "inkbench") / "peak_flops.json"
 
 
 def _cache_key(device: torch.device, dtype: torch.dtype) -> str:
@@ -48,10 +54,12 @@ def measure_matmul_peak(
 def peak_flops(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-    cache_file: Path = CACHE_FILE,
+    cache_file: Path | None = None,
     refresh: bool = False,
 ) -> float:
-    """Dense-matmul FLOP/s of ``device`` in ``dtype``, measured on first use then cached."""
+    """Dense-matmul FLOP/s of ``device`` in ``dtype``, measured on first use then cached
+    in ``cache_file`` (default: ``default_cache_file()``)."""
+    cache_file = cache_file or default_cache_file()
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())

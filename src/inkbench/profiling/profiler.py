@@ -193,5 +193,5 @@ def profile(
 
 
 def count_flops(model: nn.Module, example_inputs: InputSpec) -> int:
-    """Forward FLOPs of one batch (for throughput and MFU logging during training)."""
+    """Forward FLOPs of one batch (training steps: ``TrainingFlops``, forward + backward)."""
     return profile(model, example_inputs).forward.flops

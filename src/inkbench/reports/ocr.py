@@ -21,8 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from inkbench.evaluation import LinePrediction, predict_split
-from inkbench.metrics import edit_counts
+from inkbench.evaluation import LinePrediction, error_rates, predict_split
 from inkbench.reports.gallery import save_gallery
 from inkbench.reports.output import md_code, write_report
 from inkbench.runs import Run
@@ -32,19 +31,6 @@ MISSING = "∅"  # the empty side of an insertion or deletion
 
 def line_cer(p: LinePrediction) -> float:
     return Levenshtein.distance(p.prediction, p.text) / max(len(p.text), 1)
-
-
-def error_rates(predictions: Sequence[LinePrediction]) -> dict[str, float | int]:
-    """CER, WER, number of lines and of reference characters of a group of lines."""
-    char_edits, chars, word_edits, words = edit_counts(
-        [p.prediction for p in predictions], [p.text for p in predictions]
-    )
-    return {
-        "cer": char_edits / max(chars, 1),
-        "wer": word_edits / max(words, 1),
-        "lines": len(predictions),
-        "chars": chars,
-    }
 
 
 def char_confusions(predictions: Sequence[LinePrediction]) -> Counter[tuple[str, str]]:

@@ -82,11 +82,13 @@ def build_sampler(spec: SweepSpec, offset: int) -> optuna.samplers.BaseSampler:
     """The spec's sampler, seeded from its seed plus ``offset`` (the trials so far).
 
     A new seed per trial makes a continued or parallel sweep draw new points instead of
-    repeating the first ones.
+    repeating the first ones. Not for the grid: Optuna stores a trial's point as an index
+    into the grid shuffled by the seed, so another seed would map earlier trials onto other
+    points and visit some twice.
     """
     sampler = spec.sampler
     if isinstance(sampler, GridSampler):
-        return optuna.samplers.GridSampler(spec.grid(), seed=offset)
+        return optuna.samplers.GridSampler(spec.grid(), seed=0)
     if isinstance(sampler, RandomSampler):
         return optuna.samplers.RandomSampler(seed=sampler.seed + offset)
     return optuna.samplers.TPESampler(

@@ -49,6 +49,10 @@ class AutoregressiveRecognition(RecognitionTask):
     def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
         return self.model.encode(self.normalize(images), widths)
 
+    def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
+        # model(images, tokens, widths) is encode then one teacher-forced decode, as in loss().
+        return (self.normalize(batch.images), self.teacher_forcing(batch)[0], batch.widths)
+
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         inputs, targets = self.teacher_forcing(batch)
         logits, _ = self.model.decode(outputs, inputs)  # (B, L+1, C)

@@ -103,19 +103,25 @@ class RecognitionTask(L.LightningModule):
         """Text of each line, with the configured decoder."""
         raise NotImplementedError
 
+    def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
+        """Arguments of ``self.model(...)`` that compute what a training step on ``batch``
+        computes: ``EpochLog`` counts the FLOPs of that call for MFU."""
+        raise NotImplementedError
+
     def transcribe(self, images: torch.Tensor, widths: torch.Tensor) -> list[str]:
         return self.decode(self.infer(images, widths))
 
     def compute_loss(self, batch: LineBatch) -> torch.Tensor:
         return self.loss(batch, self.infer(batch.images, batch.widths))
 
-    def training_step(self, batch: LineBatch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: LineBatch, batch_idx: int) -> dict[str, Any]:
         if self.augment is not None:
             images, widths = self.augment.batch(batch.images, batch.widths)
             batch = replace(batch, images=images, widths=widths)
         loss = self.compute_loss(batch)
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch.texts))
-        return loss
+        # The batch as trained (augmented lines are wider): callbacks count its FLOPs.
+        return {"loss": loss, "batch": batch}
 
     def _eval_step(self, batch: LineBatch, stage: str, rates: ErrorRates) -> None:
         outputs = self.infer(batch.images, batch.widths)
@@ -185,6 +191,9 @@ class CTCRecognition(RecognitionTask):
         log_probs = self(images)  # (T, B, C)
         lengths = self.model.output_lengths(widths).clamp(max=log_probs.shape[0])  # (B,)
         return log_probs, lengths
+
+    def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
+        return (self.normalize(batch.images),)
 
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         log_probs, lengths = outputs

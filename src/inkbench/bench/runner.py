@@ -1,0 +1,211 @@
+"""``inkbench bench``: train every model of a suite on the same data and budget, then measure
+each with every decoder and write the leaderboard.
+
+Layout of ``<runs>/bench-<YYYYmmdd-HHMMSS>[-quick]/``: ``bench.json`` (status, command, suite,
+machine), ``chars.arpa`` (the character LM of ``beam+lm``), one ordinary run folder per model,
+and the leaderboard files, rewritten after each model so a long benchmark shows progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from inkbench.bench.leaderboard import ranked, write_leaderboard
+from inkbench.bench.measure import line_compute, transcription_speed
+from inkbench.bench.suite import BenchSuite, load_suite, suite_configs
+from inkbench.config import Config
+from inkbench.data.charset import Charset
+from inkbench.data.datasets import DATASETS
+from inkbench.decoding.lm import CharNgramLM
+from inkbench.environment import header, host, versions
+from inkbench.evaluation import (
+    Recognizer,
+    error_rates,
+    load_split,
+    predict_lines,
+    with_dataset,
+)
+from inkbench.plots import read_metrics
+from inkbench.runs import METRICS_FILE, Run, write_atomic
+from inkbench.training import train
+
+BENCH_FILE = "bench.json"
+LM_FILE = "chars.arpa"
+
+
+def config_hash(cfg: Config) -> str:
+    """Short digest of a resolved config: equal hashes, equal training recipes."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def training_texts(cfg: Config, limit: int | None) -> list[str]:
+    """Transcripts of the training split (never val or test), without loading images when
+    the dataset can give texts alone (synthetic lines)."""
+    lines = DATASETS.build(
+        cfg.data.name,
+        split="train",
+        seed=cfg.seed,
+        charset=Charset(cfg.data.charset),
+        height=cfg.data.height,
+        **cfg.data.options,
+    )
+    text = getattr(lines, "text", None) or (lambda i: lines[i][1])
+    return [text(i) for i in range(min(len(lines), limit or len(lines)))]
+
+
+def _decoding(decoder: str, suite: BenchSuite, lm: Path, alpha: float, beta: float) -> dict:
+    if decoder == "greedy":
+        return {"decoder": "greedy", "lm": None}
+    settings: dict[str, Any] = {"decoder": "beam", "beam_width": suite.beam_width, "lm": None}
+    if decoder == "beam+lm":
+        settings.update(lm=str(lm), lm_alpha=alpha, lm_beta=beta)
+    return settings
+
+
+def _tune_lm(run: Run, suite: BenchSuite, lm: Path, console: Console) -> tuple[float, float]:
+    """The (alpha, beta) of the suite's grid with the lowest CER on the validation split."""
+    grid = [(a, b) for a in suite.lm.alphas for b in suite.lm.betas]
+    if len(grid) == 1:
+        return grid[0]
+    val: Any = None
+    scores = {}
+    for alpha, beta in grid:
+        recognizer = Recognizer.from_run(run, decoding=_decoding("beam+lm", suite, lm, alpha, beta))
+        val = val if val is not None else load_split(recognizer.cfg, "val")
+        scores[alpha, beta] = error_rates(predict_lines(recognizer, val))["cer"]
+    best = min(scores, key=scores.__getitem__)
+    console.print(
+        f"  LM weights on val: alpha {best[0]}, beta {best[1]} (CER {scores[best]:.4f}; "
+        f"{len(grid)} pairs tried)",
+        highlight=False,
+    )
+    return best
+
+
+def measure_run(
+    name: str, run: Run, suite: BenchSuite, lm: Path, console: Console
+) -> list[dict[str, Any]]:
+    """One leaderboard row per decoder for a trained run."""
+    greedy = Recognizer.from_run(run, decoding=_decoding("greedy", suite, lm, 0, 0))
+    cfg = greedy.cfg
+    test = load_split(cfg, "test")
+    transfer = {
+        label: load_split(with_dataset(cfg, data), "test") for label, data in suite.transfer.items()
+    }
+    compute = line_compute(greedy, test)
+    epochs = read_metrics(run.path / METRICS_FILE)
+    alpha, beta = _tune_lm(run, suite, lm, console) if "beam+lm" in suite.decoders else (None, None)
+    rows = []
+    for decoder in suite.decoders:
+        recognizer = Recognizer.from_run(
+            run, decoding=_decoding(decoder, suite, lm, alpha or 0, beta or 0)
+        )
+        rates = error_rates(predict_lines(recognizer, test))
+        row: dict[str, Any] = {
+            "name": name,
+            "model": cfg.model.name,
+            "decoder": decoder,
+            "cer": rates["cer"],
+            "wer": rates["wer"],
+        }
+        for label, lines in transfer.items():
+            other = error_rates(predict_lines(recognizer, lines))
+            row[f"{label}_cer"], row[f"{label}_wer"] = other["cer"], other["wer"]
+        speed = transcription_speed(
+            recognizer, test, suite.speed.lines, suite.speed.batch_size, suite.speed.batches
+        )
+        row.update(
+            params=compute.params,
+            macs=compute.macs,
+            flops=compute.flops,
+            flops_width=compute.width,
+            latency_ms=speed.latency_ms,
+            lines_per_s=speed.lines_per_s,
+            train_seconds=sum(e.get("epoch_time_s", 0.0) for e in epochs),
+            epochs=len(epochs),
+            test_lines=rates["lines"],
+            lm_alpha=alpha if decoder == "beam+lm" else None,
+            lm_beta=beta if decoder == "beam+lm" else None,
+            config_hash=config_hash(cfg),
+            run=str(run.path),
+        )
+        console.print(
+            f"  {name} {decoder}: CER {row['cer']:.4f}  WER {row['wer']:.4f}  "
+            f"{row['latency_ms']:.1f} ms/line  {row['lines_per_s']:.0f} lines/s",
+            highlight=False,
+        )
+        rows.append(row)
+    return rows
+
+
+def _new_folder(runs_dir: Path, quick: bool) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"bench-{stamp}{'-quick' if quick else ''}"
+    folder, n = runs_dir / base, 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir / f"{base}-{n}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def run_bench(
+    suite_path: str | Path,
+    runs_dir: Path,
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    console: Console | None = None,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    """Train, measure and rank every model of the suite; returns the leaderboard document."""
+    console = console or Console()
+    argv = argv if argv is not None else sys.argv
+    suite = load_suite(suite_path)
+    configs = suite_configs(suite, suite_path, quick, only)  # all validated before training
+    folder = _new_folder(runs_dir, quick)
+    command = shlex.join(argv)
+    info: dict[str, Any] = {
+        "bench": str(folder),
+        "suite": str(suite_path),
+        "quick": quick,
+        "command": command,
+        "header": header(command),
+        "host": host(),
+        "versions": versions(),
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+    status = {**info, "status": "running", "models": list(configs)}
+    write_atomic(folder / BENCH_FILE, (json.dumps(status, indent=2) + "\n").encode())
+    console.print(f"benchmark folder: {folder}", highlight=False)
+    start = time.time()
+    rows: list[dict[str, Any]] = []
+    try:
+        lm = folder / LM_FILE
+        if "beam+lm" in suite.decoders:
+            first = next(iter(configs.values()))
+            texts = training_texts(first, suite.lm.lines)
+            CharNgramLM.train(texts, suite.lm.order, suite.lm.smoothing).save(lm)
+            console.print(f"LM: order {suite.lm.order} on {len(texts)} training texts -> {lm}")
+        for name, cfg in configs.items():
+            console.print(f"[{name}] training {cfg.model.name}", highlight=False)
+            run = train(cfg, folder, name=name, argv=argv, console=console)
+            rows += measure_run(name, run, suite, lm, console)
+            write_leaderboard(folder, rows, info)
+    except BaseException as exc:
+        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        write_atomic(folder / BENCH_FILE, (json.dumps(status, indent=2) + "\n").encode())
+        raise
+    status.update(status="completed", duration_s=round(time.time() - start, 1))
+    write_atomic(folder / BENCH_FILE, (json.dumps(status, indent=2) + "\n").encode())
+    return {**info, "models": ranked(rows)}

@@ -1,0 +1,63 @@
+"""`inkbench bench SUITE`: train and rank the reference models; writes a leaderboard."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.errors import InkbenchError
+
+SUITES_DIR = Path("configs/bench")
+
+
+def resolve_suite(suite: str) -> Path:
+    """A suite file, or the name of one in configs/bench/ (``ocr``)."""
+    path = Path(suite)
+    if path.is_file():
+        return path
+    named = SUITES_DIR / f"{suite}.yaml"
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml")) if SUITES_DIR.is_dir() else []
+    raise InkbenchError(
+        f"suite {suite!r}: no such file, and not a suite in {SUITES_DIR}/"
+        + (f" (choose from: {', '.join(known)})" if known else "")
+    )
+
+
+def bench(
+    suite: Annotated[str, typer.Argument(help="Suite name in configs/bench/ (ocr) or file.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The suite's small budget (minutes, not hours).")
+    ] = False,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated subset of the suite's models.")
+    ] = None,
+    as_json: JsonFlag = False,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """Train every model of a suite on the same data, seed and budget; rank them.
+
+    Writes RUNS/bench-<date>/ with one run per model, leaderboard.md/.csv/.json and
+    pareto.png (CER against FLOPs and latency).
+    """
+    from inkbench.bench import run_bench
+
+    only = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if models is not None and not only:
+        raise InkbenchError("--models: expected comma-separated model names")
+    # With --json, stdout holds only the JSON object; progress goes to stderr.
+    console = Console(stderr=as_json, highlight=False)
+    result = run_bench(
+        resolve_suite(suite), runs_dir, quick=quick, only=only, console=console, argv=sys.argv
+    )
+    if as_json:
+        print_json({k: v for k, v in result.items() if k != "header"})
+        return
+    console.print()
+    console.print(Path(result["bench"], "leaderboard.md").read_text(encoding="utf-8"))

@@ -1,0 +1,75 @@
+"""Checks datasets share: split sizes, expected files and unknown characters.
+
+Every file-backed dataset fails the same way on a missing file (naming the config key, the
+path and what belongs there) and applies ``data.on_unknown_char`` the same way, so a user
+meets one behaviour whether the lines come from ``labels.tsv``, IAM or EMNIST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from rich.console import Console
+
+from inkbench.data.charset import Charset
+from inkbench.errors import InkbenchError
+
+T = TypeVar("T")
+
+UnknownCharPolicy = Literal["error", "skip"]
+
+
+def split_size(split: str, train_size: int, val_size: int, test_size: int) -> int:
+    """The number of lines of ``split``, once every split's size is known to be >= 0."""
+    sizes = {"train": train_size, "val": val_size, "test": test_size}
+    for name, size in sizes.items():
+        if size < 0:
+            raise InkbenchError(f"data.{name}_size: must be >= 0, got {size}")
+    return sizes[split]
+
+
+def require_file(path: Path, key: str, expected: str) -> Path:
+    """``path`` if it is a file, else an error naming the config key and what was expected."""
+    if not path.is_file():
+        raise InkbenchError(f"{key}: {path} not found (expected {expected})")
+    return path
+
+
+def keep_encodable(
+    items: Iterable[tuple[str, str, T]],
+    charset: Charset,
+    on_unknown_char: UnknownCharPolicy,
+    source: str,
+    noun: str = "line(s)",
+) -> list[T]:
+    """The items whose text the charset can encode; the others fail or are skipped.
+
+    Args:
+        items: ``(where, text, item)``; ``where`` names the item in an error (``file:line: id``).
+        charset: characters the model can output.
+        on_unknown_char: ``error`` stops at the first unknown character, ``skip`` drops the
+            item and counts it.
+        source: file or dataset named in the summary of skipped items (printed to stderr).
+        noun: what an item is, for that summary.
+    """
+    kept: list[T] = []
+    skipped = 0
+    for where, text, item in items:
+        unknown = charset.unknown(text)
+        if not unknown:
+            kept.append(item)
+        elif on_unknown_char == "error":
+            raise InkbenchError(
+                f"{where}: character {unknown[0]!r} is not in the charset "
+                "(set data.charset, or data.on_unknown_char=skip)"
+            )
+        else:
+            skipped += 1
+    if skipped:
+        Console(stderr=True).print(
+            f"{source}: skipped {skipped} {noun} with characters outside the charset",
+            highlight=False,
+        )
+    return kept

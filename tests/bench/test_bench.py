@@ -1,0 +1,109 @@
+"""`inkbench bench` on a two-model suite over tiny folder datasets."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import tiny_config, write_folder
+from inkbench.bench.runner import config_hash
+from inkbench.cli import main
+from inkbench.evaluation import evaluate
+from inkbench.runs import Run
+
+pytestmark = pytest.mark.slow
+
+
+def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
+    crnn = tiny_config(line_folder)
+    attention = tiny_config(line_folder)
+    attention["model"] = {"name": "attention", "encoder_hidden": 8, "embedding": 8, "hidden": 8}
+    attention["task"] = {"name": "autoregressive", "max_length": 8}
+    for name, cfg in (("crnn", crnn), ("attention", attention)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    other = write_folder(tmp_path / "other", ["abc", "cab", "a a", "bb"])
+    suite = {
+        "models": {"crnn": "crnn.yaml", "attn": "attention.yaml"},
+        "overrides": {"trainer.max_epochs": 1},
+        "quick": {"trainer.limit_train_batches": 2},
+        "beam_width": 3,
+        "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
+        "transfer": {"other": {"name": "folder", "path": str(other)}},
+        "speed": {"lines": 3, "batch_size": 4, "batches": 1},
+        **extra,
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_bench_json_leaderboard_and_files(
+    tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, line_folder)
+    runs = tmp_path / "runs"
+    assert main(["bench", str(suite), "--quick", "--json", "--runs-dir", str(runs)]) == 0
+    result = json.loads(capsys.readouterr().out)  # the whole stdout is one JSON object
+    rows = result["models"]
+    assert sorted((r["name"], r["decoder"]) for r in rows) == sorted(
+        (m, d) for m in ("crnn", "attn") for d in ("greedy", "beam", "beam+lm")
+    )
+    assert [r["cer"] for r in rows] == sorted(r["cer"] for r in rows)
+    folder = Path(result["bench"])
+    assert folder.parent == runs and folder.name.startswith("bench-") and result["quick"]
+    for row in rows:
+        run = Run(Path(row["run"]))
+        assert run.path.parent == folder and run.meta()["status"] == "completed"
+        assert row["epochs"] == 1 and row["train_seconds"] > 0
+        assert row["config_hash"] == config_hash(run.config())
+        assert row["params"] > 0 and row["flops"] > 2 * row["macs"] > 0
+        assert row["latency_ms"] > 0 and row["lines_per_s"] > 0
+        assert row["other_cer"] >= 0 and row["test_lines"] == 8
+        if row["decoder"] == "greedy":
+            scores = evaluate(run, "test", decoding={"decoder": "greedy", "lm": None})
+            assert row["cer"] == pytest.approx(scores["cer"])
+            other = evaluate(run, "test", data={"name": "folder", "path": str(tmp_path / "other")})
+            assert row["other_cer"] == pytest.approx(other["cer"])
+        if row["decoder"] == "beam+lm":
+            assert row["lm_alpha"] in (0.2, 0.5) and row["lm_beta"] == 0.0
+    with (folder / "leaderboard.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 6 and "other_cer" in table[0]
+    assert json.loads((folder / "leaderboard.json").read_text())["models"] == rows
+    markdown = (folder / "leaderboard.md").read_text(encoding="utf-8")
+    assert markdown.count("\n| crnn |") == 3 and "other CER" in markdown
+    assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "chars.arpa").read_text(encoding="utf-8").startswith("\n\\data\\")
+    assert json.loads((folder / "bench.json").read_text())["status"] == "completed"
+
+
+def test_bench_refuses_unknown_model_before_training(
+    tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, line_folder)
+    runs = tmp_path / "runs"
+    assert main(["bench", str(suite), "--models", "crnn,nope", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --models: unknown model 'nope'") and "crnn, attn" in err
+    assert not runs.exists()
+
+
+def test_bench_suite_must_share_the_seed(
+    tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, line_folder)
+    cfg = yaml.safe_load((tmp_path / "attention.yaml").read_text())
+    (tmp_path / "attention.yaml").write_text(yaml.safe_dump({**cfg, "seed": 99}))
+    assert main(["bench", str(suite), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "models.attn: seed is 99 but 7 in crnn" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_suite_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "nope"]) == 2
+    assert "choose from: ocr" in capsys.readouterr().err

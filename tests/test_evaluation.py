@@ -1,0 +1,68 @@
+"""Evaluating a run on another dataset than its own (`inkbench eval RUN --data KEY=VALUE`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import tiny_config, write_folder
+from inkbench.cli import main
+from inkbench.config import validate_config
+from inkbench.evaluation import evaluate, with_dataset
+from inkbench.runs import Run
+
+
+@pytest.fixture
+def trained(tmp_path: Path, line_folder: Path) -> Run:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(line_folder, max_epochs=1)), encoding="utf-8")
+    runs = tmp_path / "runs"
+    assert main(["train", str(config), "--name", "t", "--runs-dir", str(runs)]) == 0
+    return Run(next(runs.iterdir()))
+
+
+def test_with_dataset_drops_the_old_datasets_options(line_folder: Path) -> None:
+    cfg = validate_config(
+        {"data": {"name": "synthetic", "train_size": 10, "charset": "abc ", "height": 24}}
+    )
+    other = with_dataset(cfg, {"name": "folder", "path": str(line_folder)})
+    assert other.data.name == "folder" and other.data.options == {"path": str(line_folder)}
+    assert (other.data.charset, other.data.height) == ("abc ", 24)  # kept: the model needs them
+    same = with_dataset(cfg, {"test_size": 3})
+    assert same.data.options == {"train_size": 10, "test_size": 3}
+
+
+def test_eval_on_another_folder(
+    trained: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_folder(tmp_path / "other", ["abc", "cab", "a a"])
+    capsys.readouterr()
+    args = ["eval", str(trained.path), "--data", "name=folder", "--data", f"path={other}"]
+    assert main([*args, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n"] == 3
+    own = evaluate(trained, "test")
+    assert own["n"] == 8  # the run's own test split is a different set of lines
+    assert scores["cer"] == pytest.approx(
+        evaluate(trained, "test", data={"name": "folder", "path": str(other)})["cer"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--data", "name=nope"], "--data: data.name: unknown dataset 'nope'"),
+        (["--data", "name=folder", "--data", "size=3"], "data.size: unknown option"),
+        (["--data", "name=folder", "--data", "path=x", "--report"], "drop --data"),
+    ],
+)
+def test_eval_data_errors(
+    trained: Run, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
+) -> None:
+    capsys.readouterr()
+    assert main(["eval", str(trained.path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err and err.count("\n") == 1
