@@ -66,3 +66,45 @@ def test_eval_data_errors(
     assert main(["eval", str(trained.path), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err and err.count("\n") == 1
+
+
+def test_train_evaluates_with_a_second_decoder(
+    tmp_path: Path, tiny_config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("ab\nabc\ncab\n", encoding="utf-8")
+    lm = tmp_path / "c.arpa"
+    assert main(["lm", "train", "--corpus", str(corpus), "--order", "2", "--out", str(lm)]) == 0
+    runs = str(tmp_path / "runs")
+    args = ["train", str(tiny_config_file), "trainer.max_epochs=1", "--runs-dir", runs]
+    decode = ["--decode", "decoder=beam", "--decode", f"lm={lm}"]
+    capsys.readouterr()
+    assert main([*args, "--eval-split", "test", *decode]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("test")]
+    assert len(lines) == 2 and lines[0].startswith("test: CER")
+    assert lines[1].startswith(f"test (decoder=beam lm={lm}): CER")
+    run = Run(next(Path(runs).iterdir()))
+    expected = evaluate(run, "test", decoding={"decoder": "beam", "lm": str(lm)})
+    assert f"CER {expected['cer']:.4f}" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--decode", "decoder=beam"], "only used with --eval-split"),
+        (["--eval-split", "test", "--decode", "lm=none.arpa"], "LM file not found"),
+        (["--eval-split", "test", "--decode", "beam_width=0"], "beam_width"),
+    ],
+)
+def test_train_decode_errors_come_before_training(
+    tmp_path: Path,
+    tiny_config_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    needle: str,
+) -> None:
+    runs = tmp_path / "runs"
+    assert main(["train", str(tiny_config_file), "--runs-dir", str(runs), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err
+    assert not runs.exists()

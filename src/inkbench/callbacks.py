@@ -13,6 +13,7 @@ import torch
 from lightning.fabric.utilities.seed import seed_everything
 from rich.console import Console
 
+from inkbench.console import line_console
 from inkbench.plots import plot_metrics
 from inkbench.profiling import TrainingFlops, peak_flops
 
@@ -83,7 +84,7 @@ class EpochLog(L.Callback):
         self.step_lines = step_lines
         self.csv_path = run_dir / "metrics.csv"
         self.plot_dir = run_dir / "plots"
-        self.console = console or Console()
+        self.console = console or line_console()
         self._start = 0.0
         self._validation_start = 0.0
         self._validation_s = 0.0

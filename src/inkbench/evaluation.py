@@ -50,6 +50,18 @@ def decoding_overrides(overrides: list[str]) -> dict[str, Any]:
     return settings
 
 
+def with_decoding(cfg: Config, decoding: Mapping[str, Any]) -> Config:
+    """``cfg`` decoded another way: ``decoding`` replaces keys of ``task`` (``DECODING_KEYS``
+    only: the rest of the task is what the weights were trained for)."""
+    bad = sorted(set(decoding) - set(DECODING_KEYS))
+    if bad:
+        raise InkbenchError(
+            f"task.{bad[0]}: not a decoding setting; choose from: {', '.join(DECODING_KEYS)}"
+        )
+    raw = cfg.to_dict()
+    return validate_config({**raw, "task": {**raw["task"], **decoding}}, "decoding")
+
+
 @dataclass
 class Recognizer:
     """A trained line recognizer rebuilt from a checkpoint, ready for inference."""
@@ -72,14 +84,7 @@ class Recognizer:
         state = load_checkpoint(path)
         cfg = checkpoint_config(state, str(path))
         if decoding:
-            bad = sorted(set(decoding) - set(DECODING_KEYS))
-            if bad:
-                raise InkbenchError(
-                    f"task.{bad[0]}: not a decoding setting; "
-                    f"choose from: {', '.join(DECODING_KEYS)}"
-                )
-            raw = cfg.to_dict()
-            cfg = validate_config({**raw, "task": {**raw["task"], **decoding}}, "decoding")
+            cfg = with_decoding(cfg, decoding)
         task = build_task(cfg)
         if Charset.from_dict(state["inkbench"]["charset"]) != task.charset:
             raise InkbenchError(f"{path}: charset differs from the one in its config")

@@ -19,6 +19,7 @@ from rich.console import Console
 from inkbench.callbacks import EpochLog, MinLRStop, StepSeed
 from inkbench.checkpoints import AtomicCheckpointIO
 from inkbench.config import Config
+from inkbench.console import line_console
 from inkbench.data.datamodule import LineDataModule
 from inkbench.errors import InkbenchError
 from inkbench.run_compare import diff_configs, flatten
@@ -225,7 +226,7 @@ def train(
     Any exception or interrupt still ends with a renamed run folder whose meta.json says
     ``failed`` or ``interrupted`` and why; the exception is then re-raised.
     """
-    console = console or Console()
+    console = console or line_console()
     argv = argv if argv is not None else sys.argv
     if resume is not None:
         check_resume_config(cfg, resume)

@@ -28,7 +28,7 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
     other = write_folder(tmp_path / "other", ["abc", "cab", "a a", "bb"])
     suite = {
         "models": {"crnn": "crnn.yaml", "attn": "attention.yaml"},
-        "overrides": {"trainer.max_epochs": 1},
+        "overrides": {"trainer.max_epochs": 3},
         "quick": {"trainer.limit_train_batches": 2},
         "beam_width": 3,
         "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
@@ -46,7 +46,8 @@ def test_bench_json_leaderboard_and_files(
 ) -> None:
     suite = write_suite(tmp_path, line_folder)
     runs = tmp_path / "runs"
-    assert main(["bench", str(suite), "--quick", "--json", "--runs-dir", str(runs)]) == 0
+    args = ["bench", str(suite), "--quick", "--json", "--runs-dir", str(runs)]
+    assert main([*args, "trainer.max_epochs=1"]) == 0  # the command line has the last word
     result = json.loads(capsys.readouterr().out)  # the whole stdout is one JSON object
     rows = result["models"]
     assert sorted((r["name"], r["decoder"]) for r in rows) == sorted(

@@ -23,8 +23,8 @@ from inkbench.bench.leaderboard import ranked, write_leaderboard
 from inkbench.bench.measure import line_compute, transcription_speed
 from inkbench.bench.suite import BenchSuite, load_suite, suite_configs
 from inkbench.config import Config
-from inkbench.data.charset import Charset
-from inkbench.data.datasets import DATASETS
+from inkbench.console import line_console
+from inkbench.data.export import split_texts
 from inkbench.decoding.lm import CharNgramLM
 from inkbench.environment import header, host, versions
 from inkbench.evaluation import (
@@ -46,21 +46,6 @@ def config_hash(cfg: Config) -> str:
     """Short digest of a resolved config: equal hashes, equal training recipes."""
     text = json.dumps(cfg.to_dict(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def training_texts(cfg: Config, limit: int | None) -> list[str]:
-    """Transcripts of the training split (never val or test), without loading images when
-    the dataset can give texts alone (synthetic lines)."""
-    lines = DATASETS.build(
-        cfg.data.name,
-        split="train",
-        seed=cfg.seed,
-        charset=Charset(cfg.data.charset),
-        height=cfg.data.height,
-        **cfg.data.options,
-    )
-    text = getattr(lines, "text", None) or (lambda i: lines[i][1])
-    return [text(i) for i in range(min(len(lines), limit or len(lines)))]
 
 
 def _decoding(decoder: str, suite: BenchSuite, lm: Path, alpha: float, beta: float) -> dict:
@@ -165,20 +150,26 @@ def run_bench(
     *,
     quick: bool = False,
     only: list[str] | None = None,
+    overrides: list[str] | None = None,
     console: Console | None = None,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Train, measure and rank every model of the suite; returns the leaderboard document."""
-    console = console or Console()
+    """Train, measure and rank every model of the suite; returns the leaderboard document.
+
+    ``overrides`` (``KEY=VALUE``) apply to every model after the suite's own.
+    """
+    console = console or line_console()
     argv = argv if argv is not None else sys.argv
     suite = load_suite(suite_path)
-    configs = suite_configs(suite, suite_path, quick, only)  # all validated before training
+    # Every config is validated before anything trains.
+    configs = suite_configs(suite, suite_path, quick, only, overrides)
     folder = _new_folder(runs_dir, quick)
     command = shlex.join(argv)
     info: dict[str, Any] = {
         "bench": str(folder),
         "suite": str(suite_path),
         "quick": quick,
+        "overrides": list(overrides or []),
         "command": command,
         "header": header(command),
         "host": host(),
@@ -194,7 +185,7 @@ def run_bench(
         lm = folder / LM_FILE
         if "beam+lm" in suite.decoders:
             first = next(iter(configs.values()))
-            texts = training_texts(first, suite.lm.lines)
+            texts = split_texts(first, "train", suite.lm.lines)
             CharNgramLM.train(texts, suite.lm.order, suite.lm.smoothing).save(lm)
             console.print(f"LM: order {suite.lm.order} on {len(texts)} training texts -> {lm}")
         for name, cfg in configs.items():

@@ -73,9 +73,15 @@ def load_suite(path: str | Path) -> BenchSuite:
 
 
 def suite_configs(
-    suite: BenchSuite, path: str | Path, quick: bool = False, only: list[str] | None = None
+    suite: BenchSuite,
+    path: str | Path,
+    quick: bool = False,
+    only: list[str] | None = None,
+    extra: list[str] | None = None,
 ) -> dict[str, Config]:
     """Every competing config, loaded with the shared (and quick) overrides and validated.
+
+    ``extra`` (``KEY=VALUE``, from the command line) comes last, for every model alike.
 
     All are checked before anything trains, and they must agree on what makes results
     comparable: seed, dataset and charset.
@@ -89,7 +95,7 @@ def suite_configs(
             )
     names = [name for name in suite.models if not only or name in only]
     shared = {**suite.overrides, **(suite.quick if quick else {})}
-    overrides = [override_arg(key, value) for key, value in shared.items()]
+    overrides = [override_arg(key, value) for key, value in shared.items()] + list(extra or [])
     configs = {name: load_config(folder / suite.models[name], overrides) for name in names}
     first_name, first = next(iter(configs.items()))
     for name, cfg in configs.items():

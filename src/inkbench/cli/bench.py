@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
 SUITES_DIR = Path("configs/bench")
@@ -32,6 +32,10 @@ def resolve_suite(suite: str) -> Path:
 
 def bench(
     suite: Annotated[str, typer.Argument(help="Suite name in configs/bench/ (ocr) or file.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="KEY=VALUE set in every model's config, after the suite's own."),
+    ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="The suite's small budget (minutes, not hours).")
     ] = False,
@@ -52,9 +56,15 @@ def bench(
     if models is not None and not only:
         raise InkbenchError("--models: expected comma-separated model names")
     # With --json, stdout holds only the JSON object; progress goes to stderr.
-    console = Console(stderr=as_json, highlight=False)
+    console = line_console(stderr=as_json)
     result = run_bench(
-        resolve_suite(suite), runs_dir, quick=quick, only=only, console=console, argv=sys.argv
+        resolve_suite(suite),
+        runs_dir,
+        quick=quick,
+        only=only,
+        overrides=overrides,
+        console=console,
+        argv=sys.argv,
     )
     if as_json:
         print_json({k: v for k, v in result.items() if k != "header"})

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from inkbench.cli.common import JsonFlag, Overrides, check_split, print_json
+from inkbench.console import line_console
 
 app = typer.Typer(help="Generate and look at datasets.", no_args_is_help=True)
 
@@ -30,7 +31,27 @@ def data_generate(
 
     cfg = load_config(config, overrides)
     count = export_folder(cfg, out, n, (check_split(split),) if split else SPLITS)
-    Console().print(f"wrote {count} lines to {out}", highlight=False)
+    line_console().print(f"wrote {count} lines to {out}", highlight=False)
+
+
+@app.command("texts")
+def data_texts(
+    config: Annotated[Path, typer.Argument(help="Config file whose data section is used.")],
+    overrides: Overrides = None,
+    out: Annotated[Path, typer.Option(help="Text file to write, one transcript per line.")] = Path(
+        "texts.txt"
+    ),
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
+    n: Annotated[int | None, typer.Option("--n", help="At most this many lines.")] = None,
+) -> None:
+    """Write the transcripts of a split, e.g. the corpus of `inkbench lm train`."""
+    from inkbench.config import load_config
+    from inkbench.data.export import split_texts, write_texts
+
+    check_split(split)
+    texts = split_texts(load_config(config, overrides), split, n)
+    write_texts(texts, out)
+    line_console().print(f"wrote {len(texts)} {split} texts to {out}", highlight=False)
 
 
 @app.command("preview")
@@ -56,7 +77,7 @@ def data_preview(
         written = augment_grid(cfg, out, split, n, versions)
     else:
         written = preview_grid(cfg, out, split, n)
-    Console().print(f"wrote {written}", highlight=False)
+    line_console().print(f"wrote {written}", highlight=False)
 
 
 @app.command("stats")

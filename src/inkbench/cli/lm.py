@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from inkbench.cli.common import JsonFlag, print_json
+from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(help="Train and measure character n-gram language models.", no_args_is_help=True)
@@ -63,7 +63,7 @@ def lm_train(
     if as_json:
         print_json(summary)
     else:
-        Console().print(
+        line_console().print(
             f"wrote {out}: order {order}, {smoothing}, n-grams {lm.counts()}, "
             f"{len(texts)} lines, training perplexity {summary['train_perplexity']:.3f}",
             highlight=False,
@@ -87,4 +87,4 @@ def lm_perplexity(
             {"lm": str(lm_file), "text": str(text), "lines": len(texts), "perplexity": value}
         )
     else:
-        Console().print(f"perplexity {value:.3f} over {len(texts)} lines", highlight=False)
+        line_console().print(f"perplexity {value:.3f} over {len(texts)} lines", highlight=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
 Decode = Annotated[
@@ -44,16 +44,31 @@ def train(
     eval_split: Annotated[
         str | None, typer.Option(help="After training, evaluate best.ckpt on this split.")
     ] = None,
+    decode: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--decode",
+            help="With --eval-split: also evaluate with these decoding settings (KEY=VALUE "
+            "as for `inkbench eval --decode`), e.g. --decode decoder=beam --decode lm=x.arpa.",
+        ),
+    ] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Train a model from a config file into a new run folder."""
     from inkbench.config import load_config, validate_config
-    from inkbench.evaluation import evaluate
+    from inkbench.evaluation import decoding_overrides, evaluate, with_decoding
     from inkbench.runs import find_run
     from inkbench.training import train as train_run
 
+    # Evaluation options are checked before training, not after it.
     if eval_split is not None:
-        check_split(eval_split)  # before training, not after it
+        check_split(eval_split)
+    decoding = decoding_overrides(decode or [])
+    if decoding and eval_split is None:
+        raise InkbenchError("train --decode: only used with --eval-split")
+    lm = decoding.get("lm")
+    if lm is not None and not Path(str(lm)).is_file():
+        raise InkbenchError(f"--decode lm={lm}: LM file not found")
     args = list(args or [])
     paths = [a for a in args if "=" not in a]
     overrides = [a for a in args if "=" in a]
@@ -70,17 +85,23 @@ def train(
         if len(paths) != 1:
             raise InkbenchError("train: expected exactly one CONFIG file before the overrides")
         cfg = load_config(paths[0], overrides)
+        if decoding:
+            with_decoding(cfg, decoding)
         result = train_run(cfg, runs_dir, name=name)
-    console = Console()
+    console = line_console()
     best = result.meta().get("best", {})
     console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")
     if eval_split:
-        scores = evaluate(result, eval_split)
-        console.print(
-            f"{eval_split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  "
-            f"n {scores['n']}  run {result.path}",
-            highlight=False,
-        )
+        settings: list[tuple[str, dict | None]] = [("", None)]
+        if decoding:
+            settings.append((f" ({' '.join(decode or [])})", decoding))
+        for label, chosen in settings:
+            scores = evaluate(result, eval_split, decoding=chosen)
+            console.print(
+                f"{eval_split}{label}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  "
+                f"n {scores['n']}  run {result.path}",
+                highlight=False,
+            )
 
 
 def eval_command(
@@ -130,13 +151,13 @@ def eval_command(
         keys = ("cer", "wer", "n", "run", "report")
         print_json({k: scores[k] for k in keys if k in scores})
     else:
-        Console().print(
+        line_console().print(
             f"{split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  n {scores['n']}  "
             f"run {scores['run']}",
             highlight=False,
         )
         if report:
-            Console().print(f"report: {scores['report']}", highlight=False)
+            line_console().print(f"report: {scores['report']}", highlight=False)
 
 
 def predict(

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from rich.console import Console
-
+from inkbench.console import line_console
 from inkbench.data.charset import Charset
 from inkbench.errors import InkbenchError
 
@@ -68,7 +67,7 @@ def keep_encodable(
         else:
             skipped += 1
     if skipped:
-        Console(stderr=True).print(
+        line_console(stderr=True).print(
             f"{source}: skipped {skipped} {noun} with characters outside the charset",
             highlight=False,
         )

@@ -1,4 +1,4 @@
-"""Write a configured dataset to disk in the folder format (PNG files + labels.tsv)."""
+"""Write a configured dataset to disk: the folder format (PNG files + labels.tsv), or its texts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from inkbench.data.datamodule import SPLITS, build_split
 from inkbench.data.datasets import LineDataset
 from inkbench.data.folder import LABELS_FILE
 from inkbench.errors import InkbenchError
+from inkbench.runs import write_atomic
 
 
 def _indexed_line(lines: LineDataset, index: int) -> tuple[int, np.ndarray, str]:
@@ -61,3 +62,19 @@ def export_folder(cfg: Config, out: Path, n: int, splits: tuple[str, ...] = SPLI
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return written
+
+
+def split_texts(cfg: Config, split: str, limit: int | None = None) -> list[str]:
+    """Transcripts of a split (e.g. an LM corpus from the training labels), without drawing
+    the images when the dataset can give texts alone (``text(i)``, as synthetic lines do)."""
+    lines = build_split(cfg, split).lines
+    text = getattr(lines, "text", None) or (lambda i: lines[i][1])
+    return [text(i) for i in range(min(len(lines), limit or len(lines)))]
+
+
+def write_texts(texts: list[str], out: Path) -> None:
+    """One text per line, UTF-8, written atomically (the corpus format of ``inkbench lm``)."""
+    if any("\n" in t or "\r" in t for t in texts):
+        raise InkbenchError(f"{out}: a text contains a line break; cannot write one per line")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, "".join(f"{t}\n" for t in texts).encode("utf-8"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from inkbench.decoding.lm import BOS, CharNgramLM, NGram
 from inkbench.errors import InkbenchError
+from inkbench.runs import write_atomic
 
 _LN10 = math.log(10.0)
 _NEVER = -99.0  # ARPA's log10 probability of <s>
@@ -42,7 +43,8 @@ def write_arpa(lm: CharNgramLM, path: Path) -> None:
             lines.append(row)
     lines += ["", "\\end\\", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "\n".join(lines).encode("utf-8"))  # never a half-written LM
 
 
 def read_arpa(path: Path) -> CharNgramLM:

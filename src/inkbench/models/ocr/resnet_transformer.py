@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
@@ -77,26 +78,86 @@ class ResNetTransformer(Seq2SeqRecognizer):
         # images: (B, 1, H, W)
         features = self.position_2d(self.project(self.resnet(images)))  # (B, D, H/8, W/4)
         b, _, h, w = features.shape
-        memory = features.flatten(2).transpose(1, 2)  # (B, H'*W', D), row-major cells
+        memory = features.flatten(2).transpose(1, 2)  # (B, S=H'*W', D), row-major cells
         columns = self.padding_mask(images, widths, w)  # (B, W')
-        mask = columns.unsqueeze(1).expand(b, h, w).reshape(b, h * w)  # (B, H'*W')
-        return memory, mask
+        mask = columns.unsqueeze(1).expand(b, h, w).reshape(b, h * w)  # (B, S), True: padding
+        # Keys and values of the memory, per layer, computed once: a search step then only
+        # projects its new query (PyTorch's cross-attention re-projects the memory per call).
+        projected = [
+            t for layer in self.decoder.layers for t in _memory_keys_values(layer, memory)
+        ]  # (B, heads, S, D/heads) each
+        return (mask, *projected)
 
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None
     ) -> tuple[torch.Tensor, Tensors]:
-        # tokens: (B, L); state: (tokens so far (B, L0),). No key/value cache: the prefix
-        # is re-read each step, which costs little at line lengths.
-        memory, mask = encoded  # (B, S, D), (B, S)
-        prefix = tokens if state is None else torch.cat([state[0], tokens], 1)  # (B, L0+L)
-        x = self.position_1d(self.embedding(prefix) * math.sqrt(self.dim))  # (B, L0+L, D)
-        causal = nn.Transformer.generate_square_subsequent_mask(
-            prefix.shape[1], device=prefix.device
-        )
-        out = self.decoder(
-            x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=mask
-        )  # (B, L0+L, D)
-        return self.classifier(out[:, -tokens.shape[1] :]), (prefix,)  # (B, L, C)
+        # tokens: (B, L) following the state's prefix; state: each layer's inputs at every
+        # earlier position (B, L0, D): a key/value cache, so a search step costs one token's
+        # work instead of re-reading the whole prefix.
+        mask, *projected = encoded  # (B, S); per layer keys and values (B, heads, S, D/heads)
+        start = 0 if state is None else state[0].shape[1]
+        x = self.position_1d(self.embedding(tokens) * math.sqrt(self.dim), offset=start)
+        length = tokens.shape[1]
+        # Query i (position start + i) sees keys 0 .. start + i.
+        causal = torch.ones(length, start + length, dtype=torch.bool, device=tokens.device)
+        causal = causal.triu(start + 1)  # True: masked
+        cache = []
+        for i, layer in enumerate(self.decoder.layers):
+            inputs = x if state is None else torch.cat([state[i], x], 1)  # (B, L0+L, D)
+            cache.append(inputs)
+            keys, values = projected[2 * i], projected[2 * i + 1]
+            x = _decoder_layer(layer, x, inputs, causal, keys, values, mask)  # (B, L, D)
+        out = self.decoder.norm(x)  # (B, L, D)
+        return self.classifier(out), tuple(cache)  # (B, L, C)
+
+
+def _memory_keys_values(
+    layer: nn.TransformerDecoderLayer, memory: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross-attention's keys and values of ``memory``, split into heads."""
+    attention = layer.multihead_attn
+    b, s, d = memory.shape
+    heads = attention.num_heads
+    weight, bias = attention.in_proj_weight, attention.in_proj_bias
+    keys = F.linear(memory, weight[d : 2 * d], bias[d : 2 * d])  # (B, S, D)
+    values = F.linear(memory, weight[2 * d :], bias[2 * d :])  # (B, S, D)
+    return tuple(t.view(b, s, heads, d // heads).transpose(1, 2) for t in (keys, values))
+
+
+def _decoder_layer(
+    layer: nn.TransformerDecoderLayer,
+    x: torch.Tensor,
+    inputs: torch.Tensor,
+    causal: torch.Tensor,
+    memory_keys: torch.Tensor,
+    memory_values: torch.Tensor,
+    memory_mask: torch.Tensor,
+) -> torch.Tensor:
+    """``layer`` (norm_first) on the last positions ``x`` of ``inputs``.
+
+    The same sublayers and weights as ``nn.TransformerDecoderLayer.forward`` (a test holds
+    the two equal), but keys and values of the earlier positions come from ``inputs`` and
+    those of the memory are precomputed: PyTorch's layer has no incremental mode.
+    """
+    keys = layer.norm1(inputs)
+    attended = layer.self_attn(layer.norm1(x), keys, keys, attn_mask=causal, need_weights=False)
+    x = x + layer.dropout1(attended[0])
+    # Cross-attention with the layer's own projections, on the cached memory keys/values.
+    attention = layer.multihead_attn
+    b, length, d = x.shape
+    heads = attention.num_heads
+    query = F.linear(layer.norm2(x), attention.in_proj_weight[:d], attention.in_proj_bias[:d])
+    query = query.view(b, length, heads, d // heads).transpose(1, 2)  # (B, heads, L, D/heads)
+    attended = F.scaled_dot_product_attention(
+        query,
+        memory_keys,
+        memory_values,
+        attn_mask=~memory_mask[:, None, None, :],  # True: may attend
+        dropout_p=attention.dropout if attention.training else 0.0,
+    )  # (B, heads, L, D/heads)
+    attended = attention.out_proj(attended.transpose(1, 2).reshape(b, length, d))
+    x = x + layer.dropout2(attended)
+    return x + layer._ff_block(layer.norm3(x))
 
 
 @MODELS.register("resnet_transformer")

@@ -1,0 +1,10 @@
+"""The console that progress and result lines are printed with."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+
+def line_console(stderr: bool = False) -> Console:
+    """Lines are never wrapped (logs, pipes and ``grep`` read them whole) nor highlighted."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)

@@ -1,0 +1,42 @@
+"""The transformer decoder's key/value-cached steps compute what PyTorch's layers compute."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from inkbench.models import MODELS
+
+
+def reference_logits(model: nn.Module, memory: torch.Tensor, mask: torch.Tensor, tokens):
+    """The whole target through ``nn.TransformerDecoder.forward`` (PyTorch's own path)."""
+    x = model.position_1d(model.embedding(tokens) * math.sqrt(model.dim))
+    causal = nn.Transformer.generate_square_subsequent_mask(tokens.shape[1])
+    out = model.decoder(
+        x, memory, tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=mask
+    )
+    return model.classifier(out)
+
+
+def test_teacher_forcing_and_cached_steps_equal_pytorchs_decoder() -> None:
+    torch.manual_seed(0)
+    model = MODELS.build("resnet_transformer", num_classes=12, input_height=32).eval()
+    images = torch.rand(3, 1, 32, 48)
+    widths = torch.tensor([48, 40, 24])
+    encoded = model.encode(images, widths)
+    mask = encoded[0]
+    assert mask.any()  # some memory cells are padding, so the mask matters
+    features = model.position_2d(model.project(model.resnet(images)))
+    memory = features.flatten(2).transpose(1, 2)
+    tokens = torch.randint(1, 12, (3, 7))
+    with torch.no_grad():
+        expected = reference_logits(model, memory, mask, tokens)
+        forced, _ = model.decode(encoded, tokens)
+        torch.testing.assert_close(forced, expected, atol=1e-5, rtol=1e-5)
+        state = None
+        for i in range(tokens.shape[1]):
+            step, state = model.decode(encoded, tokens[:, i : i + 1], state)
+            torch.testing.assert_close(step[:, 0], expected[:, i], atol=1e-5, rtol=1e-5)
+        assert state[0].shape == (3, 7, model.dim)
