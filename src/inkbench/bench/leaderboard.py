@@ -89,6 +89,7 @@ def pareto_plot(rows: list[dict[str, Any]]) -> bytes:
     best: dict[str, dict[str, Any]] = {}
     for row in ranked(rows):
         best.setdefault(row["name"], row)
+    colors = {name: f"C{i % 10}" for i, name in enumerate(best)}  # one color per model
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
     for ax, key, label in (
         (axes[0], "flops", "FLOPs per line (median-width test line)"),
@@ -102,7 +103,7 @@ def pareto_plot(rows: list[dict[str, Any]]) -> bytes:
                 lowest = y
         ax.plot(*zip(*front, strict=True), color="0.7", zorder=1)
         for x, y, row in points:
-            ax.scatter([x], [y], zorder=2)
+            ax.scatter([x], [y], color=colors[row["name"]], zorder=2)
             ax.annotate(
                 f"{row['name']} ({row['decoder']})",
                 (x, y),
