@@ -113,7 +113,7 @@ class TaskConfig(_Section):
     lm_alpha: float = Field(0.5, ge=0)
     """Weight of the LM's log-probability in the beam search's score."""
     lm_beta: float = 0.0
-    """Score bonus per emitted character (offsets the LM's preference for short lines)."""
+    """Score bonus per emitted character, with an LM (offsets its preference for short lines)."""
     max_length: int = Field(128, ge=1)
     """Longest output of autoregressive decoding, in characters."""
     label_smoothing: float = Field(0.0, ge=0, lt=1)

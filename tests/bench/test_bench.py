@@ -108,3 +108,43 @@ def test_bench_suite_must_share_the_seed(
 def test_unknown_suite_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "nope"]) == 2
     assert "choose from: ocr" in capsys.readouterr().err
+
+
+def test_resume_measures_again_and_trains_only_the_missing_models(
+    tmp_path: Path,
+    line_folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    from inkbench.bench import runner
+
+    suite = write_suite(tmp_path, line_folder, decoders=["greedy"])
+    runs = tmp_path / "runs"
+    base = ["bench", str(suite), "--quick", "--runs-dir", str(runs), "trainer.max_epochs=1"]
+    assert main([*base, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    folder = Path(first["bench"])
+    attn = next(Path(r["run"]) for r in first["models"] if r["name"] == "attn")
+    shutil.rmtree(attn)
+    trained = []
+    real_train = runner.train
+    monkeypatch.setattr(
+        runner, "train", lambda cfg, *a, **k: trained.append(k["name"]) or real_train(cfg, *a, **k)
+    )
+    assert main([*base, "--json", "--resume", str(folder)]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert trained == ["attn"]
+    assert {r["name"]: r["run"] for r in again["models"]}["crnn"] == next(
+        r["run"] for r in first["models"] if r["name"] == "crnn"
+    )
+    assert len(list(folder.glob("*-crnn"))) == 1 and len(list(folder.glob("*-attn"))) == 1
+    # Another budget is another benchmark: refused, nothing changes.
+    assert main([*base[:-1], "trainer.max_epochs=2", "--resume", str(folder)]) == 2
+    assert "resume it with the same command" in capsys.readouterr().err
+    cfg = yaml.safe_load((tmp_path / "crnn.yaml").read_text())
+    cfg["model"]["hidden"] = 6
+    (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))
+    assert main([*base, "--resume", str(folder)]) == 2
+    assert "was trained with another config than models.crnn" in capsys.readouterr().err

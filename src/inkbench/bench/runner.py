@@ -27,6 +27,7 @@ from inkbench.console import line_console
 from inkbench.data.export import split_texts
 from inkbench.decoding.lm import CharNgramLM
 from inkbench.environment import header, host, versions
+from inkbench.errors import InkbenchError
 from inkbench.evaluation import (
     Recognizer,
     error_rates,
@@ -35,7 +36,7 @@ from inkbench.evaluation import (
     with_dataset,
 )
 from inkbench.plots import read_metrics
-from inkbench.runs import METRICS_FILE, Run, write_atomic
+from inkbench.runs import METRICS_FILE, Run, list_runs, write_atomic
 from inkbench.training import train
 
 BENCH_FILE = "bench.json"
@@ -144,6 +145,33 @@ def _new_folder(runs_dir: Path, quick: bool) -> Path:
     return folder
 
 
+def _completed_runs(
+    folder: Path, settings: dict[str, Any], configs: dict[str, Config]
+) -> dict[str, Run]:
+    """The completed run of each model in a benchmark folder that is being resumed."""
+    try:
+        recorded = json.loads((folder / BENCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InkbenchError(f"--resume {folder}: not a benchmark folder ({exc})") from None
+    for key, value in settings.items():
+        if recorded.get(key) != value:
+            raise InkbenchError(
+                f"--resume {folder}: it was made with {key} {recorded.get(key)!r}, "
+                f"not {value!r}; resume it with the same command"
+            )
+    done = {}
+    for run in list_runs(folder):
+        name = run.meta().get("name")
+        if name in configs and run.meta().get("status") == "completed":
+            if config_hash(run.config()) != config_hash(configs[name]):
+                raise InkbenchError(
+                    f"--resume {folder}: {run.path.name} was trained with another config "
+                    f"than models.{name} has now; move that run away to train it again"
+                )
+            done[name] = run
+    return done
+
+
 def run_bench(
     suite_path: str | Path,
     runs_dir: Path,
@@ -151,25 +179,31 @@ def run_bench(
     quick: bool = False,
     only: list[str] | None = None,
     overrides: list[str] | None = None,
+    resume: Path | None = None,
     console: Console | None = None,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train, measure and rank every model of the suite; returns the leaderboard document.
 
-    ``overrides`` (``KEY=VALUE``) apply to every model after the suite's own.
+    ``overrides`` (``KEY=VALUE``) apply to every model after the suite's own. ``resume``
+    continues a benchmark folder made by the same command: models with a completed run there
+    are not trained again (their config must not have changed), every model is measured.
     """
     console = console or line_console()
     argv = argv if argv is not None else sys.argv
     suite = load_suite(suite_path)
     # Every config is validated before anything trains.
     configs = suite_configs(suite, suite_path, quick, only, overrides)
-    folder = _new_folder(runs_dir, quick)
+    settings = {"suite": str(suite_path), "quick": quick, "overrides": list(overrides or [])}
+    if resume is None:
+        folder = _new_folder(runs_dir, quick)
+        done: dict[str, Run] = {}
+    else:
+        folder, done = resume, _completed_runs(resume, settings, configs)
     command = shlex.join(argv)
     info: dict[str, Any] = {
         "bench": str(folder),
-        "suite": str(suite_path),
-        "quick": quick,
-        "overrides": list(overrides or []),
+        **settings,
         "command": command,
         "header": header(command),
         "host": host(),
@@ -183,14 +217,18 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     try:
         lm = folder / LM_FILE
-        if "beam+lm" in suite.decoders:
+        if "beam+lm" in suite.decoders and not (resume and lm.is_file()):
             first = next(iter(configs.values()))
             texts = split_texts(first, "train", suite.lm.lines)
             CharNgramLM.train(texts, suite.lm.order, suite.lm.smoothing).save(lm)
             console.print(f"LM: order {suite.lm.order} on {len(texts)} training texts -> {lm}")
         for name, cfg in configs.items():
-            console.print(f"[{name}] training {cfg.model.name}", highlight=False)
-            run = train(cfg, folder, name=name, argv=argv, console=console)
+            run = done.get(name)
+            if run is None:
+                console.print(f"[{name}] training {cfg.model.name}")
+                run = train(cfg, folder, name=name, argv=argv, console=console)
+            else:
+                console.print(f"[{name}] trained already: {run.path}")
             rows += measure_run(name, run, suite, lm, console)
             write_leaderboard(folder, rows, info)
     except BaseException as exc:

@@ -42,6 +42,13 @@ def bench(
     models: Annotated[
         str | None, typer.Option(help="Comma-separated subset of the suite's models.")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue this benchmark folder (same command): completed runs are kept and "
+            "measured again, the others trained."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -63,6 +70,7 @@ def bench(
         quick=quick,
         only=only,
         overrides=overrides,
+        resume=resume,
         console=console,
         argv=sys.argv,
     )

@@ -75,6 +75,6 @@ class AutoregressiveRecognition(RecognitionTask):
                 task.beam_width,
                 self.lm,
                 task.lm_alpha,
-                task.lm_beta,
+                self.length_bonus,
             )
         return self.charset.decode_batch(search.tokens)

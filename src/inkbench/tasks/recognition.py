@@ -84,6 +84,12 @@ class RecognitionTask(L.LightningModule):
         """The model's end-of-line class, which the LM scores as the end of the line."""
         return None
 
+    @property
+    def length_bonus(self) -> float:
+        """``task.lm_beta`` offsets the LM's preference for short lines; without an LM there is
+        nothing to offset, and a bonus would only make the beam search insert characters."""
+        return self.cfg.task.lm_beta if self.lm is not None else 0.0
+
     def _load_lm(self) -> LMScorer:
         try:
             lm = CharNgramLM.load(Path(str(self.cfg.task.lm)))
@@ -223,6 +229,6 @@ class CTCRecognition(RecognitionTask):
                 self.charset.blank,
                 self.lm,
                 task.lm_alpha,
-                task.lm_beta,
+                self.length_bonus,
             )
         return self.charset.decode_batch(ids)
