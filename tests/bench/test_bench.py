@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -116,8 +117,6 @@ def test_resume_measures_again_and_trains_only_the_missing_models(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import shutil
-
     from inkbench.bench import runner
 
     suite = write_suite(tmp_path, line_folder, decoders=["greedy"])

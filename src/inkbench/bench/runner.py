@@ -161,8 +161,9 @@ def _completed_runs(
             )
     done = {}
     for run in list_runs(folder):
-        name = run.meta().get("name")
-        if name in configs and run.meta().get("status") == "completed":
+        meta = run.meta()
+        name = meta.get("name")
+        if name in configs and meta.get("status") == "completed":
             if config_hash(run.config()) != config_hash(configs[name]):
                 raise InkbenchError(
                     f"--resume {folder}: {run.path.name} was trained with another config "
