@@ -55,7 +55,7 @@ def test_help_works_everywhere(
         ("data.name=nope", "data.name: unknown dataset 'nope'; choose one of:"),
         ("model.hidden=big", "model.hidden: Input should be a valid integer"),
         ("data.charset=aabc", "data.charset: Value error, charset has a duplicate character"),
-        ("trainer.precision=fp8", "trainer.precision: Input should be '32-true'"),
+        ("trainer.precision=fp8", "trainer.precision: Input should be 'auto'"),
         ("trainer.accelerator=abacus", "trainer.accelerator='abacus'"),
         ("data.path=/nonexistent", "data.path: /nonexistent is not a folder"),
     ],

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from inkbench import precision
 from inkbench.callbacks import EpochLog
 from inkbench.checkpoints import AtomicCheckpointIO, load_checkpoint
 from inkbench.config import load_config
@@ -213,4 +214,15 @@ def test_clipping_accumulation_and_precision_come_from_the_config(
     assert trainer.gradient_clip_val == 0.25
     assert trainer.accumulate_grad_batches == 3
     assert trainer.precision == "bf16-mixed"
-    assert build_trainer(load_config(tiny_config_file), tmp_path).precision == "32-true"
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_precision_follows_the_cpu_and_is_recorded(
+    native_bf16: bool, expected: str, tiny_config_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=1", "trainer.accelerator=cpu"])
+    assert cfg.trainer.precision == "auto"  # the default
+    run = train(cfg, tmp_path / "runs", argv=["train"])
+    assert run.meta()["precision"] == expected
+    assert run.config().trainer.precision == "auto"  # the config says what the user asked

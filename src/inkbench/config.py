@@ -182,10 +182,11 @@ class TrainerConfig(_Section):
     """Lightning accelerator: auto, cpu, gpu, mps..."""
     devices: int | str = "auto"
     """Lightning devices."""
-    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"] = (
-        "32-true"
-    )
-    """Lightning precision: full, mixed (autocast) or true half precision."""
+    precision: Literal[
+        "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"
+    ] = "auto"
+    """Lightning precision: full, mixed (autocast) or true half precision; auto: bf16-mixed
+    where the device multiplies bf16 natively (AVX512-BF16/AMX CPUs, bf16 GPUs), else 32-true."""
     gradient_clip_val: float | None = 5.0
     """Clip the gradient norm to this value (None: no clipping)."""
     accumulate_grad_batches: int = Field(1, ge=1)

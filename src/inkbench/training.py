@@ -22,6 +22,7 @@ from inkbench.config import Config
 from inkbench.console import line_console
 from inkbench.data.datamodule import LineDataModule
 from inkbench.errors import InkbenchError
+from inkbench.precision import resolve_precision
 from inkbench.run_compare import diff_configs, flatten
 from inkbench.runs import Run, create_run
 from inkbench.tasks import build_task
@@ -66,7 +67,7 @@ def step_options(cfg: Config) -> dict[str, Any]:
     return {
         "accelerator": t.accelerator,
         "devices": t.devices,
-        "precision": t.precision,
+        "precision": resolve_precision(t.precision, t.accelerator),
         "gradient_clip_val": t.gradient_clip_val,
         "accumulate_grad_batches": t.accumulate_grad_batches,
         "deterministic": t.deterministic,
@@ -253,6 +254,8 @@ def train(
         seed_everything(cfg.seed, workers=True, verbose=False)
         torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
         trainer = build_trainer(cfg, run.path, console, callbacks)
+        run.update_meta(precision=trainer.precision)
+        console.print(f"precision: {trainer.precision}", highlight=False)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     except (KeyboardInterrupt, SystemExit) as exc:
         run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")

@@ -49,7 +49,8 @@ def next_log_probs(model: StepDecoder, logits: torch.Tensor) -> torch.Tensor:
     """Log-probabilities (N, C) of the next token; padding and start can never come next."""
     banned = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
     banned[[model.pad, model.start]] = True
-    return logits.masked_fill(banned, float("-inf")).log_softmax(dim=-1)
+    # float32 under bf16 autocast too: a beam sums the log-probabilities of many steps
+    return logits.float().masked_fill(banned, float("-inf")).log_softmax(dim=-1)
 
 
 def _until_end(ids: list[int], end: int) -> list[int]:

@@ -57,7 +57,7 @@ class AutoregressiveRecognition(RecognitionTask):
         inputs, targets = self.teacher_forcing(batch)
         logits, _ = self.model.decode(outputs, inputs)  # (B, L+1, C)
         return F.cross_entropy(
-            logits.transpose(1, 2),  # (B, C, L+1)
+            logits.transpose(1, 2).float(),  # (B, C, L+1), float32 under bf16 autocast too
             targets,
             ignore_index=self.model.pad,
             label_smoothing=self.cfg.task.label_smoothing,

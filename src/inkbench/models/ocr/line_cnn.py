@@ -87,7 +87,10 @@ class LineCNN(CTCRecognizer):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images: (B, 1, H, W), ink high, values in [0, 1]
         windows = self.encoder(images)  # (T, B, dim)
-        return self.classifier(windows).log_softmax(dim=-1)  # (T, B, num_classes)
+        logits = self.classifier(windows)  # (T, B, num_classes)
+        return logits.float().log_softmax(
+            dim=-1
+        )  # float32 even under bf16 autocast: CTC sums many log-probs
 
 
 @MODELS.register("line_cnn")
