@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
+from inkbench import plots
 from inkbench.cli import main
 from inkbench.config import load_config
 from inkbench.runs import Run, create_run
@@ -116,17 +118,46 @@ def test_show(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_pa
     assert code == 0 and "optim.lr" in out and "checkpoints/last.ckpt" in out
 
 
-def test_plot(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path) -> None:
+def test_plot(
+    capsys: pytest.CaptureFixture[str],
+    tiny_config_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each run is its own curve, labelled with its name, of the --metric column per epoch."""
     runs = tmp_path / "runs"
-    make_run(runs, tiny_config_file, "a")
-    make_run(runs, tiny_config_file, "b")
-    out_png = tmp_path / "plot" / "cer.png"
-    code, _, err = cli(
-        capsys, "runs", "plot", "a", "b", "--out", str(out_png), "--runs-dir", str(runs)
+    a = make_run(runs, tiny_config_file, "a")
+    b = make_run(runs, tiny_config_file, "b")
+    (b.path / "metrics.csv").write_text(
+        "epoch,step,val/cer,val/wer\n0,4,0.8,0.7\n1,8,0.4,0.3\n", encoding="utf-8"
     )
+    figures = []
+    real = plots.curves_figure
+
+    def keep(*args: object) -> Figure:
+        figures.append(real(*args))
+        return figures[-1]
+
+    monkeypatch.setattr(plots, "curves_figure", keep)
+    out_png = tmp_path / "plot" / "wer.png"
+    code, _, err = cli(
+        capsys, "runs", "plot", "a", "b", "--metric", "val/wer", "--out", str(out_png),
+        "--runs-dir", str(runs),
+    )  # fmt: skip
     assert code == 0, err
     with Image.open(out_png) as image:
         assert image.size == (700, 400)
+    (figure,) = figures
+    (ax,) = figure.axes
+    curves = [
+        (line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines
+    ]
+    assert curves == [
+        (a.name, [0.0, 1.0, 2.0], [1.0, 0.8, 0.9]),
+        (b.name, [0.0, 1.0], [0.7, 0.3]),
+    ]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [a.name, b.name]
+    assert ax.get_ylabel() == "val/wer"
 
     missing = tmp_path / "none.png"
     code, out, err = cli(

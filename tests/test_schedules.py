@@ -25,6 +25,23 @@ def flat_metric(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CTCRecognition, "on_validation_epoch_end", log_flat)
 
 
+#: ``val/scripted`` per epoch, logged by the ``scripted_metric`` fixture: the best epochs are
+#: known before training (lowest: 3, 1, 4; highest: 2, 0).
+SCRIPTED = [0.5, 0.2, 0.9, 0.1, 0.3]
+
+
+@pytest.fixture
+def scripted_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation also logs ``val/scripted`` = ``SCRIPTED[epoch]``."""
+    real = CTCRecognition.on_validation_epoch_end
+
+    def log_scripted(self) -> None:
+        real(self)
+        self.log("val/scripted", SCRIPTED[self.current_epoch])
+
+    monkeypatch.setattr(CTCRecognition, "on_validation_epoch_end", log_scripted)
+
+
 def lr_column(run_path: Path) -> list[float]:
     with (run_path / "metrics.csv").open(encoding="utf-8") as handle:
         return [float(row["lr"]) for row in csv.DictReader(handle)]
@@ -76,6 +93,41 @@ def test_early_stopping_and_top_k_checkpoints(
     assert len([n for n in names if n.startswith("best-epoch")]) == 2
     # 16 lines in batches of 4, gradients of 2 batches per step: 2 steps per epoch.
     assert [int(r) for r in _column(run.path, "step")] == [2, 4, 6]
+
+
+@pytest.mark.parametrize(
+    ("mode", "k", "kept", "best"),
+    [("min", 3, [1, 3, 4], 3), ("max", 2, [0, 2], 2)],
+    ids=["min", "max"],
+)
+def test_top_k_keeps_the_k_best_epochs(
+    tiny_config_file: Path,
+    tmp_path: Path,
+    scripted_metric: None,
+    mode: str,
+    k: int,
+    kept: list[int],
+    best: int,
+) -> None:
+    """Exactly the k best epochs by the monitor's mode keep a checkpoint; best.ckpt is the best."""
+    import torch
+
+    cfg = load_config(
+        tiny_config_file,
+        ["trainer.monitor=val/scripted", f"trainer.monitor_mode={mode}",
+         f"trainer.save_top_k={k}", f"trainer.max_epochs={len(SCRIPTED)}",
+         "trainer.limit_train_batches=1", "trainer.limit_val_batches=1"],
+    )  # fmt: skip
+    run = train(cfg, tmp_path / "runs", argv=[])
+
+    def epoch_in(name: str) -> int:
+        return torch.load(run.checkpoints / name, map_location="cpu", weights_only=True)["epoch"]
+
+    top = sorted(p.name for p in run.checkpoints.glob("best-epoch*.ckpt"))
+    assert top == [f"best-epoch{epoch:03d}.ckpt" for epoch in kept]
+    assert [epoch_in(name) for name in top] == kept
+    assert epoch_in("best.ckpt") == best
+    assert run.meta()["best"]["value"] == pytest.approx(SCRIPTED[best])
 
 
 def _column(run_path: Path, key: str) -> list[str]:

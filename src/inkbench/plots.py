@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from inkbench.runs import write_atomic
 
@@ -59,8 +60,8 @@ def plot_metrics(csv_path: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, out: Path) -> Path:
-    """One line per run (name -> (epoch, value) points) on one figure, saved atomically."""
+def curves_figure(curves: dict[str, list[tuple[float, float]]], metric: str) -> Figure:
+    """One line per run (name -> (epoch, value) points), labelled with the run's name."""
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for name, points in curves.items():
         xs, ys = zip(*points, strict=True)
@@ -71,6 +72,12 @@ def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, out: 
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, out: Path) -> Path:
+    """``curves_figure`` as a PNG file, saved atomically."""
+    fig = curves_figure(curves, metric)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

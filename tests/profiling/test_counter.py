@@ -32,6 +32,10 @@ def counts(module: nn.Module, *args: torch.Tensor) -> tuple[int, int]:
         (nn.Conv2d(4, 8, 3, padding=1, groups=2, bias=False), [(1, 4, 6, 6)], 5_184, 10_368),
         # transposed: every input element meets the whole kernel: 25 * 4 * 2 * 9; out 2x11x11
         (nn.ConvTranspose2d(4, 2, 3, stride=2), [(1, 4, 5, 5)], 1_800, 3_600 + 242),
+        # grouped: N*C_in*L_in * C_out/groups * k = 2*4*7 * 3 * 3; out 2x6x15
+        (nn.ConvTranspose1d(4, 6, 3, stride=2, groups=2), [(2, 4, 7)], 504, 1_008 + 180),
+        # padding crops the output (3x5x5x5), not the products: 27 * 2 * 3 * 27
+        (nn.ConvTranspose3d(2, 3, 3, stride=2, padding=1), [(1, 2, 3, 3, 3)], 4_374, 8_748 + 375),
         (nn.Linear(16, 8), [(4, 16)], 512, 1_024 + 32),
         (nn.Linear(16, 8, bias=False), [(3, 4, 16)], 1_536, 3_072),
         # (x1 W) over in1 then times x2 over in2: N*out*in1*in2 + N*out*in2; bias add 2*5
@@ -303,6 +307,26 @@ def test_result_outputs() -> None:
     assert "1.0" in result.table(depth=2)
     assert result.to_json() == result.to_json(None)
     assert count_flops(nn.Linear(4, 4), (2, 4)) == 2 * 32 + 8
+
+
+class TextPrinter:
+    """The part of IPython's pretty printer that ``_repr_pretty_`` uses."""
+
+    def __init__(self) -> None:
+        self.output = ""
+
+    def text(self, text: str) -> None:
+        self.output += text
+
+
+def test_notebook_display_is_the_table() -> None:
+    """IPython and Jupyter show ``table()`` (default depth), as ``print(result)`` does."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Sequential(nn.ReLU())))
+    result = profile(model, (2, 4))
+    printer = TextPrinter()
+    result._repr_pretty_(printer, cycle=False)
+    assert printer.output == result.table() == str(result)
+    assert "forward MACs 32" in printer.output
 
 
 def test_package_exposes_profile_lazily() -> None:

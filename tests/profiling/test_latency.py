@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ from torch import nn
 
 from inkbench.profiling import peak, profiler
 from inkbench.profiling import profile as run_profile
+from inkbench.profiling.latency import PeakMemory
+
+MIB = 2**20
 
 
 def test_peak_is_measured_once_per_machine_and_dtype(
@@ -55,3 +60,21 @@ def test_latency_records(monkeypatch: pytest.MonkeyPatch, backward: bool) -> Non
     )
     assert set(data["latency"][0]["latency_ms"]) == {"median", "p90"}
     assert "MFU" in result.table()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="CPU peak memory reads /proc/self/statm")
+@pytest.mark.parametrize("freed_inside", [False, True])
+def test_cpu_peak_memory_sees_a_known_allocation(freed_inside: bool) -> None:
+    """64 MiB of written pages count as about 64 MiB, also when freed before the block ends
+    (a peak, not the growth at exit); nothing allocated counts as next to nothing."""
+    with PeakMemory(torch.device("cpu")) as idle:
+        pass
+    assert idle.peak is not None and idle.peak < 4 * MIB
+
+    with PeakMemory(torch.device("cpu")) as memory:
+        block = torch.ones(64 * MIB // 4)  # float32, every page written so it is resident
+        if freed_inside:
+            time.sleep(0.05)  # many 1 ms samples while the pages are resident
+            del block
+    assert memory.peak is not None
+    assert 56 * MIB <= memory.peak < 72 * MIB
