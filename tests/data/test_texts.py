@@ -22,7 +22,12 @@ def test_synthetic_texts_equal_the_rendered_labels(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(SyntheticLines, "__getitem__", no_drawing)
     assert split_texts(cfg, "train") == labels
-    assert split_texts(cfg, "train", limit=5) == labels[:5]
+    assert split_texts(cfg, "train", n=5) == labels[:5]
+    # More texts than the run's split: the same lines first, then new ones of the same split.
+    more = split_texts(cfg, "train", n=40)
+    assert len(more) == 40 and more[:12] == labels and len(set(more)) > 30
+    val = set(split_texts(cfg, "val", n=200))
+    assert not val & set(more)  # train and val texts stay disjoint
 
 
 def test_data_texts_command_writes_one_transcript_per_line(
@@ -32,5 +37,8 @@ def test_data_texts_command_writes_one_transcript_per_line(
     assert main(["data", "texts", str(tiny_config_file), "--out", str(out)]) == 0
     rows = (line_folder / "train" / "labels.tsv").read_text(encoding="utf-8").splitlines()
     assert out.read_text(encoding="utf-8").splitlines() == [r.split("\t")[1] for r in rows]
+    assert "wrote 16 train texts" in capsys.readouterr().out
+    # A dataset on disk has no more labels to give than its files.
+    assert main(["data", "texts", str(tiny_config_file), "--out", str(out), "--n", "50"]) == 0
     assert "wrote 16 train texts" in capsys.readouterr().out
     assert main(["data", "texts", str(tiny_config_file), "--split", "tset"]) == 2

@@ -35,6 +35,7 @@ from inkbench.evaluation import (
     predict_lines,
     with_dataset,
 )
+from inkbench.lm_weights import search_lm_weights
 from inkbench.plots import read_metrics
 from inkbench.runs import METRICS_FILE, Run, list_runs, write_atomic
 from inkbench.training import train
@@ -60,22 +61,16 @@ def _decoding(decoder: str, suite: BenchSuite, lm: Path, alpha: float, beta: flo
 
 def _tune_lm(run: Run, suite: BenchSuite, lm: Path, console: Console) -> tuple[float, float]:
     """The (alpha, beta) of the suite's grid with the lowest CER on the validation split."""
-    grid = [(a, b) for a in suite.lm.alphas for b in suite.lm.betas]
-    if len(grid) == 1:
-        return grid[0]
-    val: Any = None
-    scores = {}
-    for alpha, beta in grid:
-        recognizer = Recognizer.from_run(run, decoding=_decoding("beam+lm", suite, lm, alpha, beta))
-        val = val if val is not None else load_split(recognizer.cfg, "val")
-        scores[alpha, beta] = error_rates(predict_lines(recognizer, val))["cer"]
-    best = min(scores, key=scores.__getitem__)
+    if len(suite.lm.alphas) * len(suite.lm.betas) == 1:
+        return suite.lm.alphas[0], suite.lm.betas[0]
+    search = search_lm_weights(run, lm, suite.lm.alphas, suite.lm.betas, "val", suite.beam_width)
+    alpha, beta = search.best
     console.print(
-        f"  LM weights on val: alpha {best[0]}, beta {best[1]} (CER {scores[best]:.4f}; "
-        f"{len(grid)} pairs tried)",
+        f"  LM weights on val: alpha {alpha}, beta {beta} (CER {search.scores[alpha, beta]:.4f}; "
+        f"{len(search.scores)} pairs tried)",
         highlight=False,
     )
-    return best
+    return alpha, beta
 
 
 def measure_run(

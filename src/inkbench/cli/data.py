@@ -42,7 +42,14 @@ def data_texts(
         "texts.txt"
     ),
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
-    n: Annotated[int | None, typer.Option("--n", help="At most this many lines.")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n",
+            help="This many texts from a generated dataset (synthetic: no images are drawn, "
+            "so more than a run trains on); at most this many from a dataset on disk.",
+        ),
+    ] = None,
 ) -> None:
     """Write the transcripts of a split, e.g. the corpus of `inkbench lm train`."""
     from inkbench.config import load_config

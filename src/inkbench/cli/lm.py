@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import JsonFlag, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
 from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
@@ -88,3 +88,83 @@ def lm_perplexity(
         )
     else:
         line_console().print(f"perplexity {value:.3f} over {len(texts)} lines", highlight=False)
+
+
+def parse_floats(text: str, option: str) -> list[float]:
+    """``0.3,0.6,1`` -> [0.3, 0.6, 1.0]; anything else is an error naming the option."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InkbenchError(
+            f"{option}: expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not values:
+        raise InkbenchError(f"{option}: expected at least one number")
+    return values
+
+
+@app.command("tune")
+def lm_tune(
+    run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
+    lm_file: Annotated[Path, typer.Option("--lm", help="ARPA file fused into the beam search.")],
+    alphas: Annotated[str, typer.Option(help="LM weights to try, comma-separated.")] = (
+        "0.3,0.5,0.7,0.9,1.1"
+    ),
+    betas: Annotated[str, typer.Option(help="Length bonuses to try, comma-separated.")] = (
+        "0,1,2,3,4"
+    ),
+    split: Annotated[str, typer.Option(help="Split to choose on (never test).")] = "val",
+    beam_width: Annotated[
+        int | None, typer.Option(help="Beam width (default: the run's task.beam_width).")
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option(
+            "--write",
+            help="Set task.lm_alpha and task.lm_beta to the best pair in this config file, "
+            "keeping its comments and layout.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """Pick the LM weight (alpha) and length bonus (beta) of a run by grid search on val.
+
+    ``--json`` prints ``{"lm_alpha", "lm_beta", "cer", "split", "lines", "beam_width", "grid"}``.
+    """
+    from inkbench.lm_weights import search_lm_weights
+    from inkbench.runs import find_run
+    from inkbench.yaml_edit import write_config_value
+
+    check_split(split)
+    if split == "test":
+        raise InkbenchError("--split: choose the LM weights on val or train, never on test")
+    if beam_width is not None and beam_width < 1:
+        raise InkbenchError(f"--beam-width: expected at least 1, got {beam_width}")
+    alpha_grid, beta_grid = parse_floats(alphas, "--alphas"), parse_floats(betas, "--betas")
+    if min(alpha_grid) < 0:
+        raise InkbenchError(f"--alphas: LM weights must be >= 0, got {alphas!r}")
+    search = search_lm_weights(
+        find_run(run, runs_dir), lm_file, alpha_grid, beta_grid, split, beam_width
+    )
+    alpha, beta = search.best
+    if write is not None:
+        write_config_value(write, write, "task.lm_alpha", alpha)
+        write_config_value(write, write, "task.lm_beta", beta)
+    if as_json:
+        print_json(search.to_json())
+        return
+    console = line_console()
+    console.print(
+        f"{split} CER with {lm_file.name}, beam {search.beam_width}, {search.lines} lines:",
+        highlight=False,
+    )
+    console.print(search.table(), highlight=False)
+    cer = search.scores[alpha, beta]
+    console.print(
+        f"best: lm_alpha {alpha:g}, lm_beta {beta:g} ({split} CER {cer:.4f})", highlight=False
+    )
+    if write is not None:
+        console.print(
+            f"wrote {write} (task.lm_alpha: {alpha:g}, task.lm_beta: {beta:g})", highlight=False
+        )

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inkbench.config import Config
+from inkbench.config import Config, validate_config
 from inkbench.data.datamodule import SPLITS, build_split
 from inkbench.data.datasets import LineDataset
 from inkbench.data.folder import LABELS_FILE
@@ -64,12 +64,22 @@ def export_folder(cfg: Config, out: Path, n: int, splits: tuple[str, ...] = SPLI
     return written
 
 
-def split_texts(cfg: Config, split: str, limit: int | None = None) -> list[str]:
+def split_texts(cfg: Config, split: str, n: int | None = None) -> list[str]:
     """Transcripts of a split (e.g. an LM corpus from the training labels), without drawing
-    the images when the dataset can give texts alone (``text(i)``, as synthetic lines do)."""
+    the images when the dataset can give texts alone (``text(i)``, as synthetic lines do).
+
+    ``n`` texts: a generated dataset (one with a ``<split>_size`` option) makes a split of
+    exactly ``n`` lines, so an LM can learn from more training texts than a run renders; a
+    dataset read from disk gives at most its ``n`` first labels.
+    """
+    size_key = f"{split}_size"
+    if n is not None and size_key in cfg.data.options:
+        raw = cfg.to_dict()
+        raw["data"][size_key] = n
+        cfg = validate_config(raw, f"data.{size_key}")
     lines = build_split(cfg, split).lines
     text = getattr(lines, "text", None) or (lambda i: lines[i][1])
-    return [text(i) for i in range(min(len(lines), limit or len(lines)))]
+    return [text(i) for i in range(min(len(lines), n or len(lines)))]
 
 
 def write_texts(texts: list[str], out: Path) -> None:
