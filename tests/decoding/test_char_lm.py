@@ -82,6 +82,16 @@ def test_arpa_round_trip(tmp_path: Path, smoothing: str) -> None:
     assert loaded.perplexity(CORPUS) == pytest.approx(lm.perplexity(CORPUS), rel=1e-5)
 
 
+def test_a_loaded_file_is_reused_until_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "chars.arpa"
+    CharNgramLM.train(CORPUS, 3).save(path)
+    first = CharNgramLM.load(path)
+    assert CharNgramLM.load(path) is first  # read once per process
+    CharNgramLM.train(CORPUS[:2], 2).save(path)  # rewritten: another LM
+    again = CharNgramLM.load(path)
+    assert again is not first and again.order == 2
+
+
 def test_arpa_layout_is_the_standard_one(tmp_path: Path) -> None:
     lm = CharNgramLM.train(CORPUS, 3)
     path = tmp_path / "chars.arpa"

@@ -12,6 +12,7 @@ whitespace). Log-probabilities are natural logs in memory and log10 in the file.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -137,9 +138,15 @@ class CharNgramLM:
 
     @classmethod
     def load(cls, path: Path) -> CharNgramLM:
+        """Read an ARPA file, or reuse this process's copy while the file is unchanged
+        (reading a large LM takes seconds; a weight search decodes with it many times)."""
         from inkbench.decoding.arpa import read_arpa
 
-        return read_arpa(path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return read_arpa(path)  # its error names the missing file
+        return _load_unchanged(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     # -- training -----------------------------------------------------------------------
 
@@ -284,3 +291,11 @@ class LMScorer:
     def end(self, state: NGram) -> float:
         """Log-probability that the line ends after ``state``."""
         return self.lm.log_prob(state, self.lm.eos)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_unchanged(path: str, inode: int, mtime_ns: int, size: int) -> CharNgramLM:
+    """``read_arpa`` memoized on the file's identity: a rewritten file is read again."""
+    from inkbench.decoding.arpa import read_arpa
+
+    return read_arpa(Path(path))
