@@ -36,6 +36,20 @@ def test_geometric_augmentation_keeps_the_ink_of_both_ends() -> None:
         )
 
 
+def test_bf16_autocast_does_not_change_the_augmentation() -> None:
+    """Sampling grids computed in bf16 would move pixels: the batch augments in float32."""
+    images = torch.rand(3, 1, 32, 300)
+    widths = torch.tensor([300, 250, 120])
+    augment = LineAugment(AugmentConfig(shear=8, scale=0.08, rotate=1, elastic=10))
+    torch.manual_seed(0)
+    plain, plain_widths = augment.batch(images, widths)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed, mixed_widths = augment.batch(images, widths)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed_widths, plain_widths)
+    assert torch.allclose(mixed, plain, atol=1e-6)
+
+
 def test_training_step_augments_and_validation_does_not(tiny_config_file: Path) -> None:
     cfg = load_config(tiny_config_file, ["data.augment.shear=10", "data.augment.contrast=0.3"])
     data = LineDataModule(cfg)

@@ -74,9 +74,11 @@ class LineAugment(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment each line of a padded batch (B, C, H, W_max); returns images and new widths.
 
-        Each line draws its own random parameters.
+        Each line draws its own random parameters. Autocast is off inside: the affine and
+        elastic sampling grids computed in bf16 would put pixels in the wrong places.
         """
-        lines = [self(images[i, :, :, :w]) for i, w in enumerate(widths.tolist())]
+        with torch.autocast(images.device.type, enabled=False):
+            lines = [self(images[i, :, :, :w]) for i, w in enumerate(widths.tolist())]
         out = images.new_zeros(*images.shape[:3], max(line.shape[-1] for line in lines))
         for i, line in enumerate(lines):
             out[i, :, :, : line.shape[-1]] = line
