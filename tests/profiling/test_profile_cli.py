@@ -86,6 +86,10 @@ def test_backward_and_latency(
     assert data["latency"][0]["mfu"] == pytest.approx(
         data["latency"][0]["achieved_flops_per_s"] / 1e12
     )
+    # The shape: the first batch size's figures at the top level too.
+    for key in ("latency_ms", "throughput", "peak_memory_bytes", "achieved_flops_per_s", "mfu"):
+        assert data[key] == data["latency"][0][key]
+    assert data["latency"][1]["latency_ms"] != data["latency_ms"]
 
 
 @pytest.mark.parametrize(

@@ -130,3 +130,19 @@ def test_bad_storage_url_fails_before_the_sweep_folder(
     with pytest.raises(InkbenchError, match="--storage: cannot open 'nosuchdb://x'"):
         run_sweep(spec, tmp_path / "runs", storage="nosuchdb://x")
     assert not (tmp_path / "runs").exists()
+
+
+def test_postgresql_url_reaches_the_server_and_fails_in_one_line(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    """The postgres extra's driver is what postgresql:// URLs load: the error is the server's."""
+    from inkbench.errors import InkbenchError
+
+    spec = load_sweep(write_sweep(tiny_config_file, "pg", SPACE, trials=1))
+    url = "postgresql://nobody@127.0.0.1:9/study"  # port 9 (discard): nothing listens
+    with pytest.raises(InkbenchError) as error:
+        run_sweep(spec, tmp_path / "runs", storage=url)
+    message = str(error.value)
+    assert message.startswith(f"--storage: cannot open {url!r} (")
+    assert "connection" in message and "\n" not in message
+    assert not (tmp_path / "runs").exists()

@@ -16,6 +16,7 @@ CONVENTION = (
     "MACs: multiply-accumulates of conv/linear/matmul/attention products (torchvision's "
     '"GFLOPS"); FLOPs: 2 x MACs + elementwise work (docs/profiling.md)'
 )
+TOP_LEVEL_LATENCY = ("latency_ms", "throughput", "peak_memory_bytes", "achieved_flops_per_s", "mfu")
 
 
 def si(value: float) -> str:
@@ -147,6 +148,10 @@ class ProfileResult:
             if depth is None or layer.depth <= depth
         ]
         if self.latency:
+            # The first batch size's figures at the top level (`jq .latency_ms.median`), every
+            # batch size in `latency`.
+            first = self.latency[0].to_dict()
+            out.update({key: first[key] for key in TOP_LEVEL_LATENCY})
             out["peak_flops_per_s"] = self.peak_flops_per_s
             out["latency"] = [record.to_dict() for record in self.latency]
         return out

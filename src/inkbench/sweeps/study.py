@@ -74,8 +74,14 @@ def open_storage(folder: Path, url: str | None) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(
                 url, heartbeat_interval=RDB_HEARTBEAT_S, grace_period=3 * RDB_HEARTBEAT_S
             )
+    except ImportError:
+        raise InkbenchError(
+            f"--storage: no database driver for {url!r} installed "
+            "(PostgreSQL: pip install 'inkbench[postgres]')"
+        ) from None
     except Exception as exc:
-        raise InkbenchError(f"--storage: cannot open {url!r} ({exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InkbenchError(f"--storage: cannot open {url!r} ({reason})") from None
 
 
 def build_sampler(spec: SweepSpec, offset: int) -> optuna.samplers.BaseSampler:
