@@ -176,7 +176,7 @@ def test_clean(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_p
     )
     only_last = make_run(runs, tiny_config_file, "onlylast", checkpoints=("last.ckpt",))
     failed = make_run(runs, tiny_config_file, "bad", status="failed")
-    trial = make_run(runs / "sweep-lr", tiny_config_file, "trial-000")
+    trial = make_run(runs / "sweep-learning-rate-and-width", tiny_config_file, "trial-000")
     running = create_run(runs, "running", load_config(tiny_config_file), ["inkbench"])
     before = sorted(p for p in runs.rglob("*"))
 
@@ -192,6 +192,8 @@ def test_clean(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_p
         capsys, "runs", "clean", "--keep", "best", "--failed", "--runs-dir", str(runs)
     )
     assert code == 0 and "would delete 4 item(s)" in out and "--yes" in out
+    # Piped output keeps whole paths (the sweep trial's is longer than 80 columns allow).
+    assert str((trial.checkpoints / "last.ckpt").relative_to(runs)) in out
     assert sorted(p for p in runs.rglob("*")) == before
 
     code, out, _ = cli(

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.console import print_table
 
 app = typer.Typer(help="List, show, compare, plot and clean run folders.", no_args_is_help=True)
 
@@ -54,12 +55,7 @@ def runs_list(as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS) -> No
             duration,
             str(r["started"]),
         )
-    console = Console()
-    if not console.is_terminal:
-        # Piped or captured: whole names and dates, not cells cut to fit 80 columns.
-        wide = console.options.update_width(10_000)
-        console = Console(width=console.measure(table, options=wide).maximum)
-    console.print(table)
+    print_table(table, Console())
 
 
 RunRef = Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")]
@@ -105,7 +101,7 @@ def runs_show(run: RunRef, as_json: JsonFlag = False, runs_dir: RunsDir = DEFAUL
     config = Table("config key (not default)", "value", title=None, box=None)
     for key, value in info["config_changed"].items():
         config.add_row(key, _value(value))
-    console.print(config)
+    print_table(config, console)
     best, last = info["metrics"]["best"] or {}, info["metrics"]["last"] or {}
     metrics = Table(
         "metric",
@@ -116,11 +112,11 @@ def runs_show(run: RunRef, as_json: JsonFlag = False, runs_dir: RunsDir = DEFAUL
     for key in dict.fromkeys([*best, *last]):
         if key != "epoch":
             metrics.add_row(key, _value(best.get(key)), _value(last.get(key)))
-    console.print(metrics)
+    print_table(metrics, console)
     files = Table("file", "size", box=None)
     for f in info["files"]:
         files.add_row(f["path"], decimal(f["bytes"]))
-    console.print(files)
+    print_table(files, console)
 
 
 @app.command("diff")
@@ -148,7 +144,7 @@ def runs_diff(
             table.add_row(
                 str(row["metric"]), _value(row["a"]), _value(row["b"]), _value(row["delta"])
             )
-        console.print(table)
+        print_table(table, console)
 
 
 @app.command("plot")
@@ -194,7 +190,7 @@ def runs_clean(
     for r in removals:
         table.add_row(str(r.path.relative_to(runs_dir)), decimal(r.bytes), r.reason)
     if removals:
-        console.print(table)
+        print_table(table, console)
     verb = "deleted" if yes else "would delete"
     console.print(f"{verb} {len(removals)} item(s), {decimal(total)}")
     if removals and not yes:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.console import print_table
 
 
 def sweep(
@@ -61,7 +62,7 @@ def sweep(
             *(format_cell(row[k]) for k in ("rank", "trial", "state", "value", *spec.space))
         )
     console = Console(highlight=False)
-    console.print(table)
+    print_table(table, console)
     best = summary["best"]
     if best:
         console.print(f"best: trial {best['trial']}, run {Path(summary['folder']) / best['run']}")

@@ -50,9 +50,8 @@ class CRNN(CTCRecognizer):
         seq = self.dropout(torch.relu(self.project(seq)))  # (T, B, hidden)
         seq, _ = self.rnn(seq)  # (T, B, 2*hidden)
         logits = self.classifier(self.dropout(seq))  # (T, B, num_classes)
-        return logits.float().log_softmax(
-            dim=-1
-        )  # float32 even under bf16 autocast: CTC sums many log-probs
+        # float32 even under bf16 autocast: CTC sums many log-probs.
+        return logits.float().log_softmax(dim=-1)
 
 
 @MODELS.register("crnn")

@@ -88,9 +88,8 @@ class LineCNN(CTCRecognizer):
         # images: (B, 1, H, W), ink high, values in [0, 1]
         windows = self.encoder(images)  # (T, B, dim)
         logits = self.classifier(windows)  # (T, B, num_classes)
-        return logits.float().log_softmax(
-            dim=-1
-        )  # float32 even under bf16 autocast: CTC sums many log-probs
+        # float32 even under bf16 autocast: CTC sums many log-probs.
+        return logits.float().log_softmax(dim=-1)
 
 
 @MODELS.register("line_cnn")

@@ -49,9 +49,8 @@ class LineCNNLSTM(CTCRecognizer):
         windows = self.encoder(images)  # (T, B, dim)
         seq, _ = self.rnn(windows)  # (T, B, 2*hidden)
         logits = self.classifier(self.dropout(seq))  # (T, B, num_classes)
-        return logits.float().log_softmax(
-            dim=-1
-        )  # float32 even under bf16 autocast: CTC sums many log-probs
+        # float32 even under bf16 autocast: CTC sums many log-probs.
+        return logits.float().log_softmax(dim=-1)
 
 
 @MODELS.register("line_cnn_lstm")
