@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -129,6 +130,30 @@ def test_crash_marks_run_failed(
     assert not run.path.name.startswith(".")
     assert run.meta()["status"] == "failed"
     assert "RuntimeError: boom" in run.meta()["error"]
+
+
+class StopAfterValidating(L.Callback):
+    """What a sweep's pruner does: raise once an epoch's validation is done."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.current_epoch == self.epoch:
+            raise RuntimeError("stopped after validation")
+
+
+def test_a_run_stopped_after_validating_keeps_that_epochs_row(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=3"])
+    with pytest.raises(RuntimeError, match="stopped after validation"):
+        train(cfg, tmp_path / "runs", argv=[], callbacks=[StopAfterValidating(1)])
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.meta()["status"] == "failed"
+    logged = rows(run.path)
+    assert [r["epoch"] for r in logged] == ["0", "1"]
+    assert logged[1]["val/cer"] != "" and float(logged[1]["train/loss"]) > 0
 
 
 def test_atomic_checkpoint_keeps_old_file_on_failure(

@@ -92,6 +92,8 @@ class EpochLog(L.Callback):
         self._loss_sum = 0.0
         self._flops: TrainingFlops | None = None  # None once counting failed
         self._peak = 0.0
+        self._validated = -1  # the last epoch whose validation finished
+        self._logged = -1  # the last epoch with a metrics.csv row
         self.batch_flops: list[int] = []
         """FLOPs charged to each training batch of the last epoch."""
 
@@ -128,6 +130,17 @@ class EpochLog(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._validation_s += time.perf_counter() - self._validation_start
+        if not trainer.sanity_checking:
+            self._validated = trainer.current_epoch
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        # A callback that ends the run after validating (a sweep's pruner raises there) skips
+        # on_train_epoch_end: the validated epoch still gets its row, the reason it stopped.
+        epoch = trainer.current_epoch
+        if self._validated == epoch and self._logged != epoch and self._lines:
+            self.on_train_epoch_end(trainer, pl_module)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
@@ -156,6 +169,7 @@ class EpochLog(L.Callback):
         elapsed = time.perf_counter() - self._start
         training_s = max(elapsed - self._validation_s, 1e-9)
         metrics = trainer.callback_metrics
+        self._logged = trainer.current_epoch
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if self._lines:
             row["train/loss"] = f"{self._loss_sum / self._lines:.6g}"
