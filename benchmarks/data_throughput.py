@@ -24,16 +24,15 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from inkbench.config import load_config
+from inkbench.config import Config, load_config
 from inkbench.data.datamodule import build_split
 from inkbench.environment import header
 from inkbench.precision import resolve_precision
 from inkbench.training import train
 
 
-def generator_rate(config: str, overrides: list[str], lines: int | None) -> tuple[float, int]:
+def generator_rate(cfg: Config, lines: int | None) -> tuple[float, int]:
     """Lines/s of filling a fresh process-wide cache of ``lines`` training lines."""
-    cfg = load_config(config, overrides)
     data = build_split(cfg, "train")
     if lines is not None:
         data.lines = torch.utils.data.Subset(data.lines, range(min(lines, len(data))))
@@ -62,7 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="training epochs (last one timed)")
     args = parser.parse_args()
     cfg = load_config(args.config, args.overrides)
-    generated, rendered = generator_rate(args.config, args.overrides, args.lines)
+    generated, rendered = generator_rate(cfg, args.lines)
     trained = training_rate(args.config, args.overrides, args.train_lines, args.epochs)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     print(header())

@@ -12,10 +12,9 @@ def line_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, highlight=False, markup=False)
 
 
-def print_table(table: Table, console: Console | None = None) -> None:
+def print_table(table: Table, console: Console) -> None:
     """Print ``table``; piped or captured, as wide as its content instead of cut to 80 columns
     (paths, names and dates stay whole for grep and for pasting)."""
-    console = console or Console(highlight=False)
     if not console.is_terminal:
         wide = console.options.update_width(10_000)
         console = Console(width=console.measure(table, options=wide).maximum, highlight=False)

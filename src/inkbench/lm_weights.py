@@ -33,6 +33,7 @@ class LMWeightSearch:
 
     def table(self) -> str:
         """CER per alpha (rows) and beta (columns), the best pair starred."""
+        best = self.best
         alphas = sorted({a for a, _ in self.scores})
         betas = sorted({b for _, b in self.scores})
         rows = [
@@ -43,7 +44,7 @@ class LMWeightSearch:
             cells = []
             for beta in betas:
                 cer = self.scores.get((alpha, beta))
-                star = "*" if (alpha, beta) == self.best else ""
+                star = "*" if (alpha, beta) == best else ""
                 cells.append("" if cer is None else f"{100 * cer:.2f} %{star}")
             rows.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
         return "\n".join(rows)
