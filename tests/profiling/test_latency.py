@@ -37,6 +37,23 @@ def test_peak_is_measured_once_per_machine_and_dtype(
     assert cache.is_file()
 
 
+@pytest.mark.parametrize(("seconds", "sizes"), [(1e-6, [256, 512, 1024]), (1.0, [256])])
+def test_peak_stops_growing_once_a_product_is_slow(
+    monkeypatch: pytest.MonkeyPatch, seconds: float, sizes: list[int]
+) -> None:
+    """An emulated dtype (bf16 without AVX512-BF16) must not multiply 2048² matrices."""
+    seen = []
+
+    def timed(a: torch.Tensor, b: torch.Tensor, trials: int) -> float:
+        seen.append(a.shape[0])
+        return seconds
+
+    monkeypatch.setattr(peak, "_best_matmul_seconds", timed)
+    flops = peak.measure_matmul_peak(torch.device("cpu"), torch.float32, size=1024)
+    assert seen == sizes
+    assert flops == 2 * sizes[-1] ** 3 / seconds
+
+
 @pytest.mark.parametrize("backward", [False, True])
 def test_latency_records(monkeypatch: pytest.MonkeyPatch, backward: bool) -> None:
     monkeypatch.setattr(profiler, "peak_flops", lambda device, dtype: 1e9)

@@ -32,23 +32,42 @@ def _cache_key(device: torch.device, dtype: torch.dtype) -> str:
     return f"{socket.gethostname()} | {device.type}: {name} | {dtype}"
 
 
-def measure_matmul_peak(
-    device: torch.device, dtype: torch.dtype, size: int = 2048, trials: int = 5
-) -> float:
-    """Best FLOP/s of ``trials`` size x size matmuls (2 * size^3 FLOPs each)."""
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
-    torch.mm(a, b)  # warm-up: thread pool, kernel selection
+def _best_matmul_seconds(a: torch.Tensor, b: torch.Tensor, trials: int) -> float:
     best = float("inf")
     for _ in range(trials):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        if a.device.type == "cuda":
+            torch.cuda.synchronize(a.device)
         start = time.perf_counter()
         torch.mm(a, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        if a.device.type == "cuda":
+            torch.cuda.synchronize(a.device)
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    return best
+
+
+def measure_matmul_peak(
+    device: torch.device,
+    dtype: torch.dtype,
+    size: int = 2048,
+    trials: int = 5,
+    enough_seconds: float = 0.25,
+) -> float:
+    """Best FLOP/s of ``trials`` n x n matmuls (2 * n^3 FLOPs each), n growing from 256 by
+    doubling up to ``size`` and stopping once one product takes ``enough_seconds``.
+
+    Stopping early keeps dtypes the hardware only emulates affordable: bf16 without AVX512-BF16
+    runs below 1 GFLOP/s, where one 2048² product would take half a minute. Such a matmul is
+    long enough for its timer either way.
+    """
+    n = min(256, size)
+    while True:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        torch.mm(a, b)  # warm-up: thread pool, kernel selection
+        best = _best_matmul_seconds(a, b, trials)
+        if n >= size or best >= enough_seconds:
+            return 2 * n**3 / best
+        n = min(2 * n, size)
 
 
 def peak_flops(

@@ -1,7 +1,11 @@
 """Building blocks shared by model families: conv stacks, positional encodings, attention."""
 
 from inkbench.models.layers.attention import AdditiveAttention, MultiplicativeAttention
-from inkbench.models.layers.conv import conv_bn_relu, height_reducing_cnn
+from inkbench.models.layers.conv import (
+    StridedPointwiseConv,
+    conv_bn_relu,
+    height_reducing_cnn,
+)
 from inkbench.models.layers.positional import PositionalEncoding1D, PositionalEncoding2D
 
 __all__ = [
@@ -9,6 +13,7 @@ __all__ = [
     "MultiplicativeAttention",
     "PositionalEncoding1D",
     "PositionalEncoding2D",
+    "StridedPointwiseConv",
     "conv_bn_relu",
     "height_reducing_cnn",
 ]

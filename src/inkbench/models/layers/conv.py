@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -12,6 +13,26 @@ def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
+
+
+class StridedPointwiseConv(nn.Conv2d):
+    """``nn.Conv2d(c_in, c_out, 1, stride)``, computed as subsampling then an unstrided 1x1
+    convolution: same parameters, same state-dict keys, same output.
+
+    oneDNN's own strided 1x1 path overruns a workspace in the weight gradient when the input is
+    channels-last (as every inkbench model trains) and has fewer channels than its vector block
+    (8 with AVX2, 16 with AVX-512): the backward hangs, crashes or returns wrong gradients
+    (https://github.com/uxlfoundation/oneDNN/issues/6035, open). Small encoders have such
+    layers; PyTorch cannot route around it, so this layer does.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: tuple[int, int]) -> None:
+        super().__init__(c_in, c_out, 1, bias=False)
+        self.step = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, columns = self.step
+        return super().forward(x[:, :, ::rows, ::columns])
 
 
 def height_reducing_cnn(

@@ -15,7 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from inkbench.models.layers import PositionalEncoding1D, PositionalEncoding2D
+from inkbench.models.layers import (
+    PositionalEncoding1D,
+    PositionalEncoding2D,
+    StridedPointwiseConv,
+)
 from inkbench.models.ocr.base import Seq2SeqRecognizer, Tensors
 from inkbench.models.registry import MODELS
 
@@ -34,9 +38,7 @@ def resnet_encoder(channels: tuple[int, ...], blocks: int) -> nn.Sequential:
     ]
     c_in = channels[0]
     for c_out, stride in zip(channels, _STRIDES, strict=False):
-        downsample = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
-        )
+        downsample = nn.Sequential(StridedPointwiseConv(c_in, c_out, stride), nn.BatchNorm2d(c_out))
         # BasicBlock passes the stride to nn.Conv2d, which takes (height, width) pairs.
         layers.append(BasicBlock(c_in, c_out, stride, downsample))  # type: ignore[arg-type]
         layers += [BasicBlock(c_out, c_out) for _ in range(blocks - 1)]
