@@ -23,7 +23,6 @@ from inkbench.config import load_config
 from inkbench.data.datamodule import build_split
 from inkbench.data.lines import LineBatch, collate_lines
 from inkbench.environment import header
-from inkbench.precision import cpu_has_native_bf16
 from inkbench.tasks import RecognitionTask, build_task
 
 CONFIGS = [f"configs/ocr/{n}.yaml" for n in ("crnn", "line_cnn", "line_cnn_lstm", "attention")]
@@ -65,7 +64,6 @@ def main() -> None:
     args = parser.parse_args()
     print(header())
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
-    print(f"bf16 in hardware on this CPU (AVX512-BF16 or AMX): {cpu_has_native_bf16()}")
     print(f"fastest of {args.repeats} alternated measurements of {args.steps} steps each")
     print()
     names = [name for name, _, _ in SETTINGS]

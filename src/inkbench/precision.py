@@ -7,29 +7,13 @@ Elsewhere bf16 is emulated and slower than float32, so ``auto`` keeps float32 th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
+
+from inkbench.environment import cpu_has_native_bf16
 
 AUTO = "auto"
 FALLBACK = "32-true"
 BF16 = "bf16-mixed"
-
-# /proc/cpuinfo flags of x86 CPUs that compute bf16 dot products in hardware.
-_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
-_CPUINFO = Path("/proc/cpuinfo")
-
-
-def cpu_has_native_bf16(cpuinfo: Path = _CPUINFO) -> bool:
-    """Whether the CPU lists a bf16 instruction set (Linux; False where it cannot tell)."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return bool(_BF16_CPU_FLAGS & set(line.partition(":")[2].split()))
-    return False
 
 
 def _uses_cuda(accelerator: str) -> bool:

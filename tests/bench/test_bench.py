@@ -14,6 +14,7 @@ from conftest import tiny_config, write_folder
 from inkbench.bench.runner import config_hash
 from inkbench.cli import main
 from inkbench.evaluation import evaluate
+from inkbench.precision import resolve_precision
 from inkbench.runs import Run
 
 pytestmark = pytest.mark.slow
@@ -61,6 +62,7 @@ def test_bench_json_leaderboard_and_files(
         run = Run(Path(row["run"]))
         assert run.path.parent == folder and run.meta()["status"] == "completed"
         assert row["epochs"] == 1 and row["train_seconds"] > 0
+        assert row["precision"] == resolve_precision("auto", "auto") == run.meta()["precision"]
         assert row["config_hash"] == config_hash(run.config())
         assert row["params"] > 0 and row["flops"] > 2 * row["macs"] > 0
         assert row["latency_ms"] > 0 and row["lines_per_s"] > 0
@@ -78,6 +80,7 @@ def test_bench_json_leaderboard_and_files(
     assert json.loads((folder / "leaderboard.json").read_text())["models"] == rows
     markdown = (folder / "leaderboard.md").read_text(encoding="utf-8")
     assert markdown.count("\n| crnn |") == 3 and "other CER" in markdown
+    assert f"| {rows[0]['precision']} | `{rows[0]['config_hash']}` |" in markdown
     assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "chars.arpa").read_text(encoding="utf-8").startswith("\n\\data\\")
     assert json.loads((folder / "bench.json").read_text())["status"] == "completed"

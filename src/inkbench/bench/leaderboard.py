@@ -30,6 +30,7 @@ COLUMNS = (
     "lines_per_s",
     "train_seconds",
     "epochs",
+    "precision",
     "test_lines",
     "lm_alpha",
     "lm_beta",
@@ -65,7 +66,15 @@ def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]
     """The leaderboard table as markdown, with the machine and command above it."""
     heads = ["model", "decoder", "CER", "WER"]
     heads += [f"{label} CER" for label in transfer_labels]
-    heads += ["params", "MFLOPs/line", "latency ms (b=1)", "lines/s (b=32)", "train s", "config"]
+    heads += [
+        "params",
+        "MFLOPs/line",
+        "latency ms (b=1)",
+        "lines/s (b=32)",
+        "train s",
+        "precision",
+        "config",
+    ]
     lines = ["```", header, "```", "", "| " + " | ".join(heads) + " |"]
     lines.append("|" + "---|" * 2 + "---:|" * (len(heads) - 3) + "---|")
     for r in ranked(rows):
@@ -77,6 +86,7 @@ def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]
             f"{r['latency_ms']:.1f}",
             f"{r['lines_per_s']:.0f}",
             f"{r['train_seconds']:.0f}",
+            r["precision"] or "",
             f"`{r['config_hash']}`",
         ]
         lines.append("| " + " | ".join(cells) + " |")

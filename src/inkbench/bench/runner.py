@@ -114,6 +114,7 @@ def measure_run(
             lines_per_s=speed.lines_per_s,
             train_seconds=sum(e.get("epoch_time_s", 0.0) for e in epochs),
             epochs=len(epochs),
+            precision=run.meta().get("precision"),  # what the training resolved "auto" to
             test_lines=rates["lines"],
             lm_alpha=alpha if decoder == "beam+lm" else None,
             lm_beta=beta if decoder == "beam+lm" else None,
