@@ -7,6 +7,7 @@ load with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy
 from inkbench.errors import InkbenchError
 from inkbench.metrics import ErrorRates
 from inkbench.models import MODELS
+from inkbench.models.layers import onednn_unsafe_convs
 from inkbench.schedules import build_schedule
 
 
@@ -66,6 +68,14 @@ class RecognitionTask(L.LightningModule):
         # NHWC weights: oneDNN on CPU (and cuDNN under AMP) run convolutions faster in this
         # layout, with the same results; `benchmarks/train_step_speed.py` measures the gain.
         self.model = model.to(memory_format=torch.channels_last)
+        unsafe = onednn_unsafe_convs(model)
+        if unsafe:
+            warnings.warn(
+                f"model {cfg.model.name}: strided 1x1 convolutions with under 16 input channels "
+                f"({', '.join(unsafe)}) get hung or wrong weight gradients from oneDNN on CPU in "
+                "channels-last; build them as inkbench.models.layers.StridedPointwiseConv",
+                stacklevel=2,
+            )
         norm = cfg.data.normalize
         # On the padded batch, so padding stays blank paper after normalization.
         self.normalize = v2.Normalize(norm.mean, norm.std) if norm else nn.Identity()

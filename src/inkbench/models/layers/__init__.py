@@ -5,6 +5,7 @@ from inkbench.models.layers.conv import (
     StridedPointwiseConv,
     conv_bn_relu,
     height_reducing_cnn,
+    onednn_unsafe_convs,
 )
 from inkbench.models.layers.positional import PositionalEncoding1D, PositionalEncoding2D
 
@@ -16,4 +17,5 @@ __all__ = [
     "StridedPointwiseConv",
     "conv_bn_relu",
     "height_reducing_cnn",
+    "onednn_unsafe_convs",
 ]

@@ -35,6 +35,19 @@ class StridedPointwiseConv(nn.Conv2d):
         return super().forward(x[:, :, ::rows, ::columns])
 
 
+def onednn_unsafe_convs(model: nn.Module) -> list[str]:
+    """Names of the layers in ``model`` that ``StridedPointwiseConv`` should replace: strided
+    1x1 convolutions with fewer than 16 input channels (AVX-512's block; AVX2's is 8)."""
+    return [
+        name
+        for name, layer in model.named_modules()
+        if type(layer) is nn.Conv2d
+        and layer.kernel_size == (1, 1)
+        and layer.stride != (1, 1)
+        and layer.in_channels < 16
+    ]
+
+
 def height_reducing_cnn(
     channels: tuple[int, ...], input_height: int, width_pools: int = 2
 ) -> tuple[nn.Sequential, int]:
