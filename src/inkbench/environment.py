@@ -25,10 +25,11 @@ def versions() -> dict[str, str]:
     return found
 
 
-def cpuinfo_field(name: str, cpuinfo: Path = CPUINFO) -> str | None:
-    """The first ``name : value`` of ``/proc/cpuinfo`` (Linux; None where it cannot tell)."""
+def cpuinfo_field(name: str, cpuinfo: Path | None = None) -> str | None:
+    """The first ``name : value`` of ``cpuinfo`` (default ``CPUINFO``, read at call time; Linux;
+    None where it cannot tell)."""
     try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+        text = (cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
@@ -38,7 +39,7 @@ def cpuinfo_field(name: str, cpuinfo: Path = CPUINFO) -> str | None:
     return None
 
 
-def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
+def cpu_has_native_bf16(cpuinfo: Path | None = None) -> bool:
     """Whether the CPU lists a bf16 instruction set (Linux; False where it cannot tell)."""
     flags = cpuinfo_field("flags", cpuinfo)
     return bool(flags and _BF16_CPU_FLAGS & set(flags.split()))
@@ -54,8 +55,8 @@ def host() -> dict[str, object]:
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "processor": processor,
-        "cpu_model": cpuinfo_field("model name", CPUINFO) or processor,
-        "cpu_bf16": cpu_has_native_bf16(CPUINFO),
+        "cpu_model": cpuinfo_field("model name") or processor,
+        "cpu_bf16": cpu_has_native_bf16(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

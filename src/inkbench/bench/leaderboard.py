@@ -86,7 +86,7 @@ def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]
             f"{r['latency_ms']:.1f}",
             f"{r['lines_per_s']:.0f}",
             f"{r['train_seconds']:.0f}",
-            r["precision"] or "",
+            _fmt(r["precision"]),
             f"`{r['config_hash']}`",
         ]
         lines.append("| " + " | ".join(cells) + " |")
