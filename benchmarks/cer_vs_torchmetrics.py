@@ -24,9 +24,9 @@ from typing import Any
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from inkbench.data.charset import DEFAULT_CHARS
-from inkbench.data.text import corpus_sentences
+from inkbench.data.synth.text import corpus_sentences
 from inkbench.environment import header
-from inkbench.metrics import ErrorRates, cer, wer
+from inkbench.tasks.metrics import ErrorRates, cer, wer
 
 TOLERANCE = 1e-6
 

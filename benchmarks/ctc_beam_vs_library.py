@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from inkbench.data.charset import DEFAULT_CHARS, Charset
-from inkbench.data.text import TextSource
+from inkbench.data.synth.text import TextSource
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.decoding.lm import char_token
 from inkbench.environment import header
-from inkbench.metrics import cer
+from inkbench.tasks.metrics import cer
 
 Decoder = Callable[[np.ndarray], list[int]]
 
@@ -56,8 +56,8 @@ def run_posteriors(run_name: str, limit: int) -> tuple[list[np.ndarray], list[st
     """A trained CTC run's log-probabilities and truths on its test split."""
     from inkbench.data.datamodule import build_split
     from inkbench.data.lines import line_loader
-    from inkbench.evaluation import Recognizer
-    from inkbench.runs import find_run
+    from inkbench.evaluation.evaluate import Recognizer
+    from inkbench.runs.store import find_run
 
     recognizer = Recognizer.from_run(find_run(run_name, Path("runs")))
     cfg = recognizer.cfg

@@ -27,8 +27,8 @@ from rich.console import Console
 from inkbench.config import Config, load_config
 from inkbench.data.datamodule import build_split
 from inkbench.environment import header
-from inkbench.precision import resolve_precision
-from inkbench.training import train
+from inkbench.training.precision import resolve_precision
+from inkbench.training.trainer import train
 
 
 def generator_rate(cfg: Config, lines: int | None) -> tuple[float, int]:

@@ -23,13 +23,13 @@ import torch
 from inkbench.config import load_config
 from inkbench.data.datamodule import build_split
 from inkbench.data.lines import line_loader
-from inkbench.data.text import TextSource
+from inkbench.data.synth.text import TextSource
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.environment import header
-from inkbench.evaluation import Recognizer
-from inkbench.metrics import cer, wer
-from inkbench.runs import find_run
-from inkbench.training import train
+from inkbench.evaluation.evaluate import Recognizer
+from inkbench.runs.store import find_run
+from inkbench.tasks.metrics import cer, wer
+from inkbench.training.trainer import train
 
 Outputs = list[tuple[torch.Tensor, torch.Tensor]]
 

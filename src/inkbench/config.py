@@ -1,4 +1,8 @@
-"""Typed run configuration: YAML files + dotted command-line overrides, validated at load time."""
+"""Typed run configuration: YAML files + dotted command-line overrides, validated at load time.
+
+Top level: the config is what every floor above the models is built from; it validates
+model and dataset options against their registries (docs/architecture.md, Floors).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The console that progress and result lines are printed with."""
+"""The console that progress and result lines are printed with.
+
+Top level: training logs, benchmarks, sweeps, data checks and the CLI all print through it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What machine and software a run or benchmark ran on (for meta.json and benchmark headers)."""
+"""What machine and software a run or benchmark ran on (for meta.json and benchmark headers).
+
+Top level: the run store, training precision, profiling and benchmarks all read it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The one exception type the CLI turns into a single `error:` line and exit code 2."""
+"""The one exception type the CLI turns into a single `error:` line and exit code 2.
+
+Top level: every floor raises it, so it sits below all of them and imports nothing.
+"""
 
 
 class InkbenchError(Exception):

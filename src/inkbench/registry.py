@@ -1,4 +1,8 @@
-"""Name -> builder registries, with keyword validation taken from the builder's signature."""
+"""Name -> builder registries, with keyword validation taken from the builder's signature.
+
+Cross-cutting by design: the model, dataset and task registries of every family share this
+class, and the config validates user options against it before anything is built.
+"""
 
 from __future__ import annotations
 
@@ -14,27 +18,39 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Builders registered under unique names (timm-style), e.g. ``models.build("crnn", ...)``.
+    """Builders registered under unique names (timm-style), e.g. ``MODELS.build("crnn", ...)``.
 
-    Builders declare their options as typed keyword arguments; ``validate`` checks a
-    config's options against that signature so a typo fails at load time, not mid-run.
+    Every entry records its family (``ocr``, ``cls``, ``det``), so listings and benchmarks
+    can select one family's models, datasets or tasks. Builders declare their options as
+    typed keyword arguments; ``validate`` checks a config's options against that signature
+    so a typo fails at load time, not mid-run.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._builders: dict[str, Callable[..., T]] = {}
+        self._families: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(self, name: str, family: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def decorate(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._builders:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._builders[name] = builder
+            self._families[name] = family
             return builder
 
         return decorate
 
-    def names(self) -> list[str]:
-        return sorted(self._builders)
+    def names(self, family: str | None = None) -> list[str]:
+        """Registered names, of one family if given."""
+        return sorted(n for n in self._builders if family in (None, self._families[n]))
+
+    def family(self, name: str) -> str:
+        self.get(name)
+        return self._families[name]
+
+    def families(self) -> list[str]:
+        return sorted(set(self._families.values()))
 
     def get(self, name: str, key: str | None = None) -> Callable[..., T]:
         if name not in self._builders:

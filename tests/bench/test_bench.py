@@ -13,9 +13,9 @@ import yaml
 from conftest import tiny_config, write_folder
 from inkbench.bench.runner import config_hash
 from inkbench.cli import main
-from inkbench.evaluation import evaluate
-from inkbench.precision import resolve_precision
-from inkbench.runs import Run
+from inkbench.evaluation.evaluate import evaluate
+from inkbench.runs.store import Run
+from inkbench.training.precision import resolve_precision
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from inkbench.cli import main
 from inkbench.config import load_config
 from inkbench.data.datamodule import build_split
 from inkbench.data.export import split_texts
-from inkbench.data.synthetic import SyntheticLines
+from inkbench.data.synth.synthetic import SyntheticLines
 
 
 def test_synthetic_texts_equal_the_rendered_labels(monkeypatch: pytest.MonkeyPatch) -> None:

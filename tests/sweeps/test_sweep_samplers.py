@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from inkbench.config import Config
-from inkbench.runs import Run, create_run, list_runs
+from inkbench.runs.store import Run, create_run, list_runs
 from inkbench.sweeps.spec import load_sweep
 from inkbench.sweeps.study import JOURNAL_FILE, run_sweep
 
@@ -37,7 +37,7 @@ def fake_train(cfg: Config, runs_dir: Path, name: str | None = None, **_: Any) -
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inkbench.training.train", fake_train)
+    monkeypatch.setattr("inkbench.training.trainer.train", fake_train)
 
 
 def write_sweep(tiny_config_file: Path, name: str, space: dict, **fields: Any) -> Path:

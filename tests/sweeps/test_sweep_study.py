@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from inkbench.cli import main
 from inkbench.errors import InkbenchError
-from inkbench.runs import list_runs
+from inkbench.runs.store import list_runs
 from inkbench.sweeps.spec import load_sweep
 from inkbench.sweeps.study import (
     SWEEP_LOCK,

@@ -11,12 +11,12 @@ import torch
 import yaml
 
 from conftest import TINY_MODELS, tiny_config
-from inkbench.checkpoints import load_checkpoint
 from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.data.lines import collate_lines
-from inkbench.evaluation import evaluate
-from inkbench.runs import find_run
+from inkbench.evaluation.evaluate import evaluate
+from inkbench.runs.checkpoints import load_checkpoint
+from inkbench.runs.store import find_run
 from inkbench.tasks import AutoregressiveRecognition, build_task
 
 

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from inkbench.runs import write_atomic
+from inkbench.files import write_atomic
 
 #: Columns of every row, in the order of leaderboard.csv.
 COLUMNS = (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from inkbench.data.lines import EncodedLines, collate_lines
-from inkbench.evaluation import Recognizer
+from inkbench.evaluation.evaluate import Recognizer
 from inkbench.profiling import profile
 
 

@@ -28,17 +28,18 @@ from inkbench.data.export import split_texts
 from inkbench.decoding.lm import CharNgramLM
 from inkbench.environment import header, host, versions
 from inkbench.errors import InkbenchError
-from inkbench.evaluation import (
+from inkbench.evaluation.evaluate import (
     Recognizer,
     error_rates,
     load_split,
     predict_lines,
     with_dataset,
 )
-from inkbench.lm_weights import search_lm_weights
-from inkbench.plots import read_metrics
-from inkbench.runs import METRICS_FILE, Run, list_runs, write_atomic
-from inkbench.training import train
+from inkbench.evaluation.lm_weights import search_lm_weights
+from inkbench.files import write_atomic
+from inkbench.runs.plots import read_metrics
+from inkbench.runs.store import METRICS_FILE, Run, list_runs
+from inkbench.training.trainer import train
 
 BENCH_FILE = "bench.json"
 LM_FILE = "chars.arpa"

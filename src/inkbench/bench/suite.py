@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inkbench.config import Config, load_config, read_yaml
 from inkbench.errors import InkbenchError
-from inkbench.evaluation import with_dataset
+from inkbench.evaluation.evaluate import with_dataset
 from inkbench.registry import format_validation_error
 from inkbench.sweeps.spec import override_arg
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from inkbench.cli import bench, check, data, lm, profile, runs, sweep, train, tune
+from inkbench.cli import bench, check, data, lm, models, profile, runs, sweep, train, tune
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command()(sweep.sweep)
 app.command(context_settings={"allow_interspersed_args": True})(bench.bench)
 app.add_typer(data.app, name="data")
 app.add_typer(lm.app, name="lm")
+app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tune.app, name="tune")
 app.add_typer(check.app, name="check")

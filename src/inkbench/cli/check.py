@@ -30,7 +30,7 @@ def check_overfit_command(
     reaches the threshold.
     """
     from inkbench.config import load_config
-    from inkbench.tuning import check_overfit
+    from inkbench.training.tuning import check_overfit
 
     cfg = load_config(config, overrides)
     report = check_overfit(cfg, batches=batches, steps=steps, threshold=threshold)

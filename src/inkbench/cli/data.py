@@ -97,9 +97,9 @@ def data_stats(
     as_json: JsonFlag = False,
 ) -> None:
     """Per-channel pixel mean and std of the training split (one pass, worker processes)."""
+    from inkbench.cli.yaml_edit import write_config_value
     from inkbench.config import load_config
     from inkbench.data.stats import pixel_stats
-    from inkbench.yaml_edit import write_config_value
 
     cfg = load_config(config, overrides)
     stats = pixel_stats(cfg)

@@ -132,9 +132,9 @@ def lm_tune(
 
     ``--json`` prints ``{"lm_alpha", "lm_beta", "cer", "split", "lines", "beam_width", "grid"}``.
     """
-    from inkbench.lm_weights import search_lm_weights
-    from inkbench.runs import find_run
-    from inkbench.yaml_edit import write_config_value
+    from inkbench.cli.yaml_edit import write_config_value
+    from inkbench.evaluation.lm_weights import search_lm_weights
+    from inkbench.runs.store import find_run
 
     check_split(split)
     if split == "test":

@@ -18,7 +18,7 @@ app = typer.Typer(help="List, show, compare, plot and clean run folders.", no_ar
 @app.command("list")
 def runs_list(as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS) -> None:
     """The runs in the run store, oldest first."""
-    from inkbench.runs import list_runs
+    from inkbench.runs.store import list_runs
 
     rows = []
     for run in list_runs(runs_dir):
@@ -72,8 +72,8 @@ def runs_show(run: RunRef, as_json: JsonFlag = False, runs_dir: RunsDir = DEFAUL
     """One run: metadata, config keys that differ from the defaults, metrics, files."""
     from rich.filesize import decimal
 
-    from inkbench.run_compare import show_run
-    from inkbench.runs import find_run
+    from inkbench.runs.compare import show_run
+    from inkbench.runs.store import find_run
 
     info = show_run(find_run(run, runs_dir))
     if as_json:
@@ -124,8 +124,8 @@ def runs_diff(
     run_a: RunRef, run_b: RunRef, as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS
 ) -> None:
     """Config differences (dotted keys) and metric differences at the best and last epoch."""
-    from inkbench.run_compare import diff_runs
-    from inkbench.runs import find_run
+    from inkbench.runs.compare import diff_runs
+    from inkbench.runs.store import find_run
 
     diff = diff_runs(find_run(run_a, runs_dir), find_run(run_b, runs_dir))
     if as_json:
@@ -155,9 +155,9 @@ def runs_plot(
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Curves of one metric per epoch for several runs on one figure."""
-    from inkbench.plots import plot_curves
-    from inkbench.run_compare import metric_curves
-    from inkbench.runs import find_run
+    from inkbench.runs.compare import metric_curves
+    from inkbench.runs.plots import plot_curves
+    from inkbench.runs.store import find_run
 
     curves = metric_curves([find_run(r, runs_dir) for r in runs], metric)
     Console(highlight=False).print(f"wrote {plot_curves(curves, metric, out)}")
@@ -178,7 +178,7 @@ def runs_clean(
     """Free disk space: extra checkpoints, failed runs (sweep folders too). Dry run unless --yes."""
     from rich.filesize import decimal
 
-    from inkbench.run_clean import apply_clean, plan_clean
+    from inkbench.runs.clean import apply_clean, plan_clean
 
     removals = plan_clean(runs_dir, keep, failed)
     total = apply_clean(removals) if yes else sum(r.bytes for r in removals)

@@ -56,9 +56,9 @@ def train(
 ) -> None:
     """Train a model from a config file into a new run folder."""
     from inkbench.config import load_config, validate_config
-    from inkbench.evaluation import decoding_overrides, evaluate, with_decoding
-    from inkbench.runs import find_run
-    from inkbench.training import train as train_run
+    from inkbench.evaluation.evaluate import decoding_overrides, evaluate, with_decoding
+    from inkbench.runs.store import find_run
+    from inkbench.training.trainer import train as train_run
 
     # Evaluation options are checked before training, not after it.
     if eval_split is not None:
@@ -123,8 +123,8 @@ def eval_command(
     ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``.
     """
     from inkbench.config import apply_overrides
-    from inkbench.evaluation import decoding_overrides, evaluate
-    from inkbench.runs import find_run
+    from inkbench.evaluation.evaluate import decoding_overrides, evaluate
+    from inkbench.runs.store import find_run
 
     check_split(split)
     if checkpoint not in ("best", "last"):
@@ -142,7 +142,7 @@ def eval_command(
             apply_overrides({}, data),
         )
     elif report:
-        from inkbench.reports.ocr import report_run
+        from inkbench.evaluation.reports.ocr import report_run
 
         scores = report_run(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
     else:
@@ -169,8 +169,8 @@ def predict(
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Transcribe line images with a trained run."""
-    from inkbench.evaluation import Recognizer, decoding_overrides, read_line_image
-    from inkbench.runs import find_run
+    from inkbench.evaluation.evaluate import Recognizer, decoding_overrides, read_line_image
+    from inkbench.runs.store import find_run
 
     decoding = decoding_overrides(decode or [])
     arrays = [read_line_image(p) for p in images]

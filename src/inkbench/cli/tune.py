@@ -39,9 +39,9 @@ def tune_lr(
 
     Lightning's lr finder trains with an exponentially rising lr; no run folder is made.
     """
+    from inkbench.cli.yaml_edit import write_config_value
     from inkbench.config import load_config
-    from inkbench.tuning import find_lr
-    from inkbench.yaml_edit import write_config_value
+    from inkbench.training.tuning import find_lr
 
     cfg = load_config(config, overrides)
     found = find_lr(cfg, min_lr=min_lr, max_lr=max_lr, steps=steps)
@@ -79,7 +79,7 @@ def tune_batch_size(
     that failed.
     """
     from inkbench.config import load_config
-    from inkbench.tuning import find_batch_size
+    from inkbench.training.tuning import find_batch_size
 
     cfg = load_config(config, overrides)
     found = find_batch_size(cfg, max_batch_size=max_batch_size, start=start, steps=steps)

@@ -15,9 +15,9 @@ from PIL import Image
 from inkbench.config import Config, validate_config
 from inkbench.data.datamodule import SPLITS, build_split
 from inkbench.data.datasets import LineDataset
-from inkbench.data.folder import LABELS_FILE
+from inkbench.data.formats.folder import LABELS_FILE
 from inkbench.errors import InkbenchError
-from inkbench.runs import write_atomic
+from inkbench.files import write_atomic
 
 
 def _indexed_line(lines: LineDataset, index: int) -> tuple[int, np.ndarray, str]:

@@ -4,42 +4,54 @@ Layout: a ``\\data\\`` header with one ``ngram N=count`` line per order, then on
 ``\\N-grams:`` section per order whose lines are ``log10(p)<TAB>w1 ... wN[<TAB>log10(backoff)]``
 (no backoff on the highest order), then ``\\end\\``. ``<s>`` is listed with probability
 -99 (it is never predicted) and its backoff.
+
+The format knows tables, not models: ``inkbench.decoding.lm`` builds its model from them.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from inkbench.decoding.lm import BOS, CharNgramLM, NGram
 from inkbench.errors import InkbenchError
-from inkbench.runs import write_atomic
+from inkbench.files import write_atomic
 
 _LN10 = math.log(10.0)
 _NEVER = -99.0  # ARPA's log10 probability of <s>
 _HEADER = re.compile(r"ngram (\d+)=(\d+)$")
 _SECTION = re.compile(r"\\(\d+)-grams:$")
 
+BOS = "<s>"
+NGram = tuple[int, ...]
+Tables = list[dict[NGram, float]]  # per order n (index n-1): n-gram (token ids) -> natural log
 
-def write_arpa(lm: CharNgramLM, path: Path) -> None:
-    """Write ``lm`` to ``path`` (log10 values, 7 significant digits)."""
+
+def ngram_counts(probs: Tables) -> list[int]:
+    """Number of n-grams of each order, as in the ARPA header (<s> is a 1-gram there)."""
+    return [len(probs[0]) + 1, *(len(table) for table in probs[1:])]
+
+
+def write_arpa(path: Path, vocab: Sequence[str], probs: Tables, backoffs: Tables) -> None:
+    """Write a model's tables to ``path`` (log10 values, 7 significant digits)."""
+    bos, order = vocab.index(BOS), len(probs)
     lines = ["", "\\data\\"]
-    lines += [f"ngram {n}={count}" for n, count in enumerate(lm.counts(), 1)]
-    for n, (table, backoffs) in enumerate(zip(lm.probs, lm.backoffs, strict=True), 1):
+    lines += [f"ngram {n}={count}" for n, count in enumerate(ngram_counts(probs), 1)]
+    for n, (table, backoff) in enumerate(zip(probs, backoffs, strict=True), 1):
         lines += ["", f"\\{n}-grams:"]
         # 1-grams in vocabulary order (so a file read back has the same token ids), the
         # others sorted by their tokens.
         if n == 1:
-            grams = [(t,) for t in range(len(lm.vocab))]
+            grams = [(t,) for t in range(len(vocab))]
         else:
-            grams = sorted(table, key=lambda g: [lm.vocab[t] for t in g])
+            grams = sorted(table, key=lambda g: [vocab[t] for t in g])
         for gram in grams:
-            logp = _NEVER if gram == (lm.bos,) else table[gram] / _LN10
-            words = " ".join(lm.vocab[t] for t in gram)
+            logp = _NEVER if gram == (bos,) else table[gram] / _LN10
+            words = " ".join(vocab[t] for t in gram)
             row = f"{logp:.7g}\t{words}"
-            if n < lm.order:
-                row += f"\t{backoffs.get(gram, 0.0) / _LN10:.7g}"
+            if n < order:
+                row += f"\t{backoff.get(gram, 0.0) / _LN10:.7g}"
             lines.append(row)
     lines += ["", "\\end\\", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,13 +59,14 @@ def write_arpa(lm: CharNgramLM, path: Path) -> None:
     write_atomic(path, "\n".join(lines).encode("utf-8"))  # never a half-written LM
 
 
-def read_arpa(path: Path) -> CharNgramLM:
-    """Read an ARPA file; any deviation from the format is an error naming file and line."""
+def read_arpa(path: Path) -> tuple[list[str], Tables, Tables]:
+    """Read an ARPA file's vocabulary, probabilities and backoffs; any deviation from the
+    format is an error naming file and line."""
     if not path.is_file():
         raise InkbenchError(f"{path}: language model file not found")
     counts: dict[int, int] = {}
-    probs: list[dict[NGram, float]] = []
-    backoffs: list[dict[NGram, float]] = []
+    probs: Tables = []
+    backoffs: Tables = []
     vocab: dict[str, int] = {}
     section: int | None = None  # None: before \data\, 0: header, n: n-gram section
     ended = False
@@ -110,7 +123,4 @@ def read_arpa(path: Path) -> CharNgramLM:
         listed = len(table) + (1 if n == 1 and BOS in vocab else 0)
         if listed != counts[n]:
             raise InkbenchError(f"{path}: header says ngram {n}={counts[n]}, found {listed}")
-    try:
-        return CharNgramLM(list(vocab), probs, backoffs)
-    except ValueError as exc:
-        raise InkbenchError(f"{path}: {exc}") from None
+    return list(vocab), probs, backoffs

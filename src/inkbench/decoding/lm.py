@@ -20,11 +20,13 @@ from typing import Literal
 
 import numpy as np
 
-UNK, BOS, EOS, SPACE = "<unk>", "<s>", "</s>", "<space>"
+from inkbench.decoding.arpa import BOS, NGram, ngram_counts, read_arpa, write_arpa
+from inkbench.errors import InkbenchError
+
+UNK, EOS, SPACE = "<unk>", "</s>", "<space>"
 SPECIALS = (UNK, BOS, EOS)
 Smoothing = Literal["kneser_ney", "witten_bell"]
 SMOOTHINGS: tuple[str, ...] = ("kneser_ney", "witten_bell")
-NGram = tuple[int, ...]
 
 
 def char_token(char: str) -> str:
@@ -127,25 +129,21 @@ class CharNgramLM:
 
     def counts(self) -> list[int]:
         """Number of n-grams of each order, as in the ARPA header (<s> is a 1-gram there)."""
-        return [len(self.probs[0]) + 1, *(len(table) for table in self.probs[1:])]
+        return ngram_counts(self.probs)
 
     # -- files --------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        from inkbench.decoding.arpa import write_arpa
-
-        write_arpa(self, path)
+        write_arpa(path, self.vocab, self.probs, self.backoffs)
 
     @classmethod
     def load(cls, path: Path) -> CharNgramLM:
         """Read an ARPA file, or reuse this process's copy while the file is unchanged
         (reading a large LM takes seconds; a weight search decodes with it many times)."""
-        from inkbench.decoding.arpa import read_arpa
-
         try:
             stat = path.stat()
         except OSError:
-            return read_arpa(path)  # its error names the missing file
+            return _read(path)  # its error names the missing file
         return _load_unchanged(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     # -- training -----------------------------------------------------------------------
@@ -295,7 +293,12 @@ class LMScorer:
 
 @functools.lru_cache(maxsize=2)
 def _load_unchanged(path: str, inode: int, mtime_ns: int, size: int) -> CharNgramLM:
-    """``read_arpa`` memoized on the file's identity: a rewritten file is read again."""
-    from inkbench.decoding.arpa import read_arpa
+    """``_read`` memoized on the file's identity: a rewritten file is read again."""
+    return _read(Path(path))
 
-    return read_arpa(Path(path))
+
+def _read(path: Path) -> CharNgramLM:
+    try:
+        return CharNgramLM(*read_arpa(path))
+    except ValueError as exc:
+        raise InkbenchError(f"{path}: {exc}") from None

@@ -48,7 +48,7 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     path = Path(target)
     if path.is_dir() or path.is_file():
         from inkbench.config import load_config
-        from inkbench.runs import Run
+        from inkbench.runs.store import Run
         from inkbench.tasks.recognition import build_model
 
         cfg = Run(path).config() if path.is_dir() else load_config(path)

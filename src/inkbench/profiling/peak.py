@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from inkbench.files import write_atomic
+
 
 def default_cache_file() -> Path:
     """``peak_flops.json`` in ``$INKBENCH_CACHE_DIR``, or in ``~/.cache/inkbench`` if unset."""
@@ -88,7 +90,5 @@ def peak_flops(
         size = 4096 if device.type == "cuda" else 2048
         cache[key] = measure_matmul_peak(device, dtype, size)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        from inkbench.runs import write_atomic  # the run store's atomic write (rename)
-
         write_atomic(cache_file, (json.dumps(cache, indent=2) + "\n").encode())
     return float(cache[key])

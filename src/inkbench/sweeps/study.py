@@ -30,8 +30,9 @@ from rich.console import Console
 
 from inkbench.config import load_config
 from inkbench.errors import InkbenchError
-from inkbench.run_compare import metric_curves
-from inkbench.runs import find_run, write_atomic
+from inkbench.files import write_atomic
+from inkbench.runs.compare import metric_curves
+from inkbench.runs.store import find_run
 from inkbench.sweeps.spec import (
     Choices,
     FloatRange,
@@ -178,7 +179,7 @@ class TrialObjective:
     def __call__(self, trial: Trial) -> float:
         from optuna_integration import PyTorchLightningPruningCallback
 
-        from inkbench.training import train
+        from inkbench.training.trainer import train
 
         self.lock.release()  # the trial exists now: other workers may count it
         spec, folder = self.job.spec, self.job.folder

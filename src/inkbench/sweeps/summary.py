@@ -18,7 +18,7 @@ import optuna
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 from optuna.trial import FrozenTrial, TrialState
 
-from inkbench.runs import write_atomic
+from inkbench.files import write_atomic
 from inkbench.sweeps.spec import SweepSpec
 
 SUMMARY_CSV = "summary.csv"

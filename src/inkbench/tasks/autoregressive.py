@@ -17,8 +17,10 @@ from inkbench.data.lines import LineBatch
 from inkbench.decoding import beam_search, greedy_search
 from inkbench.models.ocr.base import Seq2SeqRecognizer
 from inkbench.tasks.recognition import RecognitionTask
+from inkbench.tasks.registry import TASKS
 
 
+@TASKS.register("autoregressive", family="ocr")
 class AutoregressiveRecognition(RecognitionTask):
     """Next-character cross-entropy (optionally label-smoothed); greedy or beam search."""
 

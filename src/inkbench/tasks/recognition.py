@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -26,18 +26,18 @@ from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.errors import InkbenchError
-from inkbench.metrics import ErrorRates
 from inkbench.models import MODELS
 from inkbench.models.layers import onednn_unsafe_convs
-from inkbench.schedules import build_schedule
+from inkbench.tasks.metrics import ErrorRates
+from inkbench.tasks.registry import TASKS
+from inkbench.tasks.schedules import build_schedule
 
 
 def build_model(cfg: Config) -> nn.Module:
-    from inkbench.tasks import TASKS
-
+    task = cast(type[RecognitionTask], TASKS.get(cfg.task.name, "task.name"))
     return MODELS.build(
         cfg.model.name,
-        num_classes=TASKS[cfg.task.name].num_classes(Charset(cfg.data.charset)),
+        num_classes=task.num_classes(Charset(cfg.data.charset)),
         input_height=cfg.data.height,
         **cfg.model.options,
     )
@@ -203,6 +203,7 @@ class RecognitionTask(L.LightningModule):
         }
 
 
+@TASKS.register("ctc", family="ocr")
 class CTCRecognition(RecognitionTask):
     """CTC loss; best-path or prefix beam search decoding (with the LM, if configured)."""
 

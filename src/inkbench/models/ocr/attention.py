@@ -116,7 +116,7 @@ class AttentionRecognizer(Seq2SeqRecognizer):
         return (self.cell(x, cell_state[0]),)  # (h,)
 
 
-@MODELS.register("attention")
+@MODELS.register("attention", family="ocr")
 def attention(
     num_classes: int,
     input_height: int,

@@ -54,7 +54,7 @@ class CRNN(CTCRecognizer):
         return logits.float().log_softmax(dim=-1)
 
 
-@MODELS.register("crnn")
+@MODELS.register("crnn", family="ocr")
 def crnn(
     num_classes: int,
     input_height: int,

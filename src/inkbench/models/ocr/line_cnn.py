@@ -92,7 +92,7 @@ class LineCNN(CTCRecognizer):
         return logits.float().log_softmax(dim=-1)
 
 
-@MODELS.register("line_cnn")
+@MODELS.register("line_cnn", family="ocr")
 def line_cnn(
     num_classes: int,
     input_height: int,

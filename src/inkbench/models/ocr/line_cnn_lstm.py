@@ -53,7 +53,7 @@ class LineCNNLSTM(CTCRecognizer):
         return logits.float().log_softmax(dim=-1)
 
 
-@MODELS.register("line_cnn_lstm")
+@MODELS.register("line_cnn_lstm", family="ocr")
 def line_cnn_lstm(
     num_classes: int,
     input_height: int,

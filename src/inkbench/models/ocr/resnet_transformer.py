@@ -162,7 +162,7 @@ def _decoder_layer(
     return x + layer._ff_block(layer.norm3(x))
 
 
-@MODELS.register("resnet_transformer")
+@MODELS.register("resnet_transformer", family="ocr")
 def resnet_transformer(
     num_classes: int,
     input_height: int,

@@ -1,0 +1,38 @@
+"""Reading a trained run: predictions and error rates on a split, the LM weight search on val,
+and the reports (``report.md``, confusion matrices, galleries) written into the run folder.
+
+``inkbench.evaluation`` was one module before it grew into this package; its names stay
+importable from here.
+"""
+
+from inkbench.evaluation.evaluate import (
+    DECODING_KEYS,
+    LinePrediction,
+    Recognizer,
+    decoding_overrides,
+    default_device,
+    error_rates,
+    evaluate,
+    load_split,
+    predict_lines,
+    predict_split,
+    read_line_image,
+    with_dataset,
+    with_decoding,
+)
+
+__all__ = [
+    "DECODING_KEYS",
+    "LinePrediction",
+    "Recognizer",
+    "decoding_overrides",
+    "default_device",
+    "error_rates",
+    "evaluate",
+    "load_split",
+    "predict_lines",
+    "predict_split",
+    "read_line_image",
+    "with_dataset",
+    "with_decoding",
+]

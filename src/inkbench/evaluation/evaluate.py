@@ -1,0 +1,222 @@
+"""Evaluate and use a trained run: metrics on a split, transcriptions of image files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from inkbench.config import Config, parse_override, validate_config
+from inkbench.data.charset import Charset
+from inkbench.data.datamodule import build_split
+from inkbench.data.lines import (
+    EncodedLines,
+    LineBatch,
+    collate_lines,
+    fit_line,
+    line_to_tensor,
+    sorted_batches,
+)
+from inkbench.errors import InkbenchError
+from inkbench.runs.checkpoints import checkpoint_config, load_checkpoint
+from inkbench.runs.store import Run
+from inkbench.tasks import RecognitionTask, build_task
+from inkbench.tasks.metrics import edit_counts
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+#: Task settings a trained run can be decoded with other values of.
+DECODING_KEYS = ("decoder", "beam_width", "lm", "lm_alpha", "lm_beta", "max_length")
+
+
+def decoding_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["decoder=beam", "lm=x.arpa"]`` -> ``{"decoder": "beam", "lm": "x.arpa"}``."""
+    settings: dict[str, Any] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) != 1 or path[0] not in DECODING_KEYS:
+            raise InkbenchError(
+                f"--decode {text!r}: expected KEY=VALUE with KEY one of {', '.join(DECODING_KEYS)}"
+            )
+        settings[path[0]] = value
+    return settings
+
+
+def with_decoding(cfg: Config, decoding: Mapping[str, Any]) -> Config:
+    """``cfg`` decoded another way: ``decoding`` replaces keys of ``task`` (``DECODING_KEYS``
+    only: the rest of the task is what the weights were trained for)."""
+    bad = sorted(set(decoding) - set(DECODING_KEYS))
+    if bad:
+        raise InkbenchError(
+            f"task.{bad[0]}: not a decoding setting; choose from: {', '.join(DECODING_KEYS)}"
+        )
+    raw = cfg.to_dict()
+    return validate_config({**raw, "task": {**raw["task"], **decoding}}, "decoding")
+
+
+@dataclass
+class Recognizer:
+    """A trained line recognizer rebuilt from a checkpoint, ready for inference."""
+
+    task: RecognitionTask
+    cfg: Config
+    device: torch.device
+
+    @classmethod
+    def from_run(
+        cls,
+        run: Run,
+        checkpoint: str = "best",
+        device: str | None = None,
+        decoding: Mapping[str, Any] | None = None,
+    ) -> Recognizer:
+        """Rebuild a run's checkpoint; ``decoding`` replaces the run's decoding settings
+        (``task.decoder``, ``beam_width``, ``lm``, ...), e.g. ``{"decoder": "beam"}``."""
+        path = run.checkpoints / f"{checkpoint}.ckpt"
+        state = load_checkpoint(path)
+        cfg = checkpoint_config(state, str(path))
+        if decoding:
+            cfg = with_decoding(cfg, decoding)
+        task = build_task(cfg)
+        if Charset.from_dict(state["inkbench"]["charset"]) != task.charset:
+            raise InkbenchError(f"{path}: charset differs from the one in its config")
+        task.load_state_dict(state["state_dict"])
+        target = torch.device(device) if device else default_device()
+        return cls(task.to(target).eval(), cfg, target)
+
+    @torch.no_grad()
+    def transcribe_batch(self, batch: LineBatch) -> list[str]:
+        return self.task.transcribe(batch.images.to(self.device), batch.widths.to(self.device))
+
+    def transcribe(self, images: list[np.ndarray], batch_size: int = 32) -> list[str]:
+        """uint8 grayscale line images (dark ink on light paper) -> text."""
+        texts: list[str] = []
+        data = self.cfg.data
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            items = [
+                (line_to_tensor(fit_line(im, data.height, data.max_width)), [], "") for im in chunk
+            ]
+            texts.extend(self.transcribe_batch(collate_lines(items)))
+        return texts
+
+
+@dataclass
+class LinePrediction:
+    """One evaluated line: its index in the split, where it came from, truth and prediction."""
+
+    index: int
+    source: str
+    text: str
+    prediction: str
+
+
+def with_dataset(cfg: Config, data: Mapping[str, Any], source: str = "--data") -> Config:
+    """``cfg`` reading another dataset: ``data`` replaces keys of the ``data`` section.
+
+    A new ``name`` drops the old dataset's own options (``train_size`` means nothing to
+    another dataset); the shared keys (height, charset, normalization...) stay, so the lines
+    are prepared exactly as the model was trained.
+    """
+    raw = cfg.to_dict()
+    section = dict(raw["data"])
+    if "name" in data and data["name"] != cfg.data.name:
+        for option in cfg.data.options:
+            section.pop(option, None)
+    return validate_config({**raw, "data": {**section, **data}}, source)
+
+
+def predict_split(
+    run: Run,
+    split: str = "test",
+    checkpoint: str = "best",
+    batch_size: int | None = None,
+    decoding: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[list[LinePrediction], EncodedLines]:
+    """Every line of a split with its prediction and source (in index order), and the split.
+
+    ``data`` evaluates on another dataset (see ``with_dataset``), e.g. ``{"name": "folder",
+    "path": "my_lines"}``. The split is returned so reports can draw the images of chosen lines.
+    """
+    recognizer = Recognizer.from_run(run, checkpoint, decoding=decoding)
+    lines = load_split(with_dataset(recognizer.cfg, data) if data else recognizer.cfg, split)
+    return predict_lines(recognizer, lines, batch_size), lines
+
+
+def load_split(cfg: Config, split: str) -> EncodedLines:
+    """One split of ``cfg``'s dataset, loaded into memory (the order of batches must be
+    known to map predictions back to line indices)."""
+    lines = build_split(cfg, split)
+    lines.fill_cache(cfg.data.num_workers)
+    return lines
+
+
+def predict_lines(
+    recognizer: Recognizer, lines: EncodedLines, batch_size: int | None = None
+) -> list[LinePrediction]:
+    """Predictions for every line of a loaded split, in index order (width-sorted batches)."""
+    widths = lines.widths()
+    if widths is None:
+        raise ValueError("predict_lines needs a loaded split (load_split)")
+    batches = sorted_batches(widths, batch_size or recognizer.cfg.data.batch_size)
+    loader = torch.utils.data.DataLoader(lines, batch_sampler=batches, collate_fn=collate_lines)
+    predictions: list[LinePrediction] = []
+    for indices, batch in zip(batches, loader, strict=True):
+        texts = recognizer.transcribe_batch(batch)
+        predictions += [
+            LinePrediction(i, lines.lines.source(i), text, pred)
+            for i, text, pred in zip(indices, batch.texts, texts, strict=True)
+        ]
+    return sorted(predictions, key=lambda p: p.index)
+
+
+def evaluate(
+    run: Run,
+    split: str = "test",
+    checkpoint: str = "best",
+    batch_size: int | None = None,
+    decoding: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, float | int | str]:
+    """CER/WER of a run's checkpoint on one split of its dataset (or of ``data``'s)."""
+    predictions, _ = predict_split(run, split, checkpoint, batch_size, decoding, data)
+    rates = error_rates(predictions)
+    return {
+        "cer": rates["cer"],
+        "wer": rates["wer"],
+        "n": rates["lines"],
+        "split": split,
+        "run": str(run.path),
+    }
+
+
+def error_rates(predictions: Sequence[LinePrediction]) -> dict[str, float | int]:
+    """CER, WER, number of lines and of reference characters of a group of lines."""
+    char_edits, chars, word_edits, words = edit_counts(
+        [p.prediction for p in predictions], [p.text for p in predictions]
+    )
+    return {
+        "cer": char_edits / max(chars, 1),
+        "wer": word_edits / max(words, 1),
+        "lines": len(predictions),
+        "chars": chars,
+    }
+
+
+def read_line_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"))
+    except FileNotFoundError:
+        raise InkbenchError(f"{path}: image not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InkbenchError(f"{path}: not a readable image ({exc})") from None

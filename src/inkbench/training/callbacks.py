@@ -1,0 +1,235 @@
+"""Lightning callbacks that make a run folder complete and a run reproducible."""
+
+from __future__ import annotations
+
+import csv
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from rich.console import Console
+
+from inkbench.console import line_console
+from inkbench.profiling import TrainingFlops, peak_flops
+from inkbench.runs.plots import plot_metrics
+
+EPOCH_COLUMNS = (
+    "epoch",
+    "step",
+    "train/loss",
+    "val/loss",
+    "val/cer",
+    "val/wer",
+    "lr",
+    "epoch_time_s",
+    "train_lines_per_s",
+    "train_flops_per_s",
+    "mfu",
+)
+
+#: Share of an epoch's training time that counting new batch shapes may add at its end.
+FLOP_COUNT_BUDGET = 0.005
+
+# Lightning precision (its prefix) -> the dtype matmuls run in, whose peak MFU divides by.
+_PRECISION_DTYPES = {
+    "64": torch.float64,
+    "32": torch.float32,
+    "16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+def precision_dtype(precision: str) -> torch.dtype:
+    """The dtype of a Lightning precision such as ``32-true`` or ``bf16-mixed``."""
+    prefix = precision.split("-")[0]
+    if prefix not in _PRECISION_DTYPES:
+        raise ValueError(f"precision {precision!r}: no peak dtype for it")
+    return _PRECISION_DTYPES[prefix]
+
+
+class StepSeed(L.Callback):
+    """Reseed before every training step from (seed, global step).
+
+    Lightning does not store RNG states in checkpoints, and when a resumed run creates its
+    data iterators (which draw from the global RNG) differs from an uninterrupted one; tying
+    the RNG to the step makes dropout and augmentation independent of interruptions.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        seed_everything(
+            (self.seed * 1_000_003 + trainer.global_step) % 2**32, workers=True, verbose=False
+        )
+
+
+class EpochLog(L.Callback):
+    """One metrics.csv row per epoch, fresh plots, and a plain progress line.
+
+    Throughput (lines/s, FLOP/s, MFU) is over the epoch's training time: the validation that
+    Lightning runs inside the epoch is left out. FLOPs are the model's forward + backward on
+    each batch as trained (``TrainingFlops``), counted after the epoch's clock has stopped.
+    """
+
+    def __init__(
+        self, run_dir: Path, console: Console | None = None, step_lines: bool = False
+    ) -> None:
+        self.step_lines = step_lines
+        self.csv_path = run_dir / "metrics.csv"
+        self.plot_dir = run_dir / "plots"
+        self.console = console or line_console()
+        self._start = 0.0
+        self._validation_start = 0.0
+        self._validation_s = 0.0
+        self._lines = 0
+        self._loss_sum = 0.0
+        self._flops: TrainingFlops | None = None  # None once counting failed
+        self._peak = 0.0
+        self._validated = -1  # the last epoch whose validation finished
+        self._logged = -1  # the last epoch with a metrics.csv row
+        self.batch_flops: list[int] = []
+        """FLOPs charged to each training batch of the last epoch."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
+        if self.csv_path.exists():
+            with self.csv_path.open(encoding="utf-8", newline="") as handle:
+                rows = [
+                    r for r in csv.DictReader(handle) if int(r["epoch"]) < trainer.current_epoch
+                ]
+            self._write(rows)
+        try:
+            self._flops = TrainingFlops(pl_module.model)
+            self._peak = peak_flops(pl_module.device, precision_dtype(trainer.precision))
+        except Exception as exc:  # MFU is a measurement: never the reason a run fails
+            self._stop_counting(exc)
+
+    def _stop_counting(self, exc: Exception) -> None:
+        self._flops = None
+        warnings.warn(
+            f"training FLOPs are not counted ({type(exc).__name__}: {exc}); "
+            "train_flops_per_s and mfu stay empty",
+            stacklevel=2,
+        )
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._validation_s = 0.0
+        self._lines = 0
+        self._loss_sum = 0.0
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_s += time.perf_counter() - self._validation_start
+        if not trainer.sanity_checking:
+            self._validated = trainer.current_epoch
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        # A callback that ends the run after validating (a sweep's pruner raises there) skips
+        # on_train_epoch_end: the validated epoch still gets its row, the reason it stopped.
+        epoch = trainer.current_epoch
+        if self._validated == epoch and self._logged != epoch and self._lines:
+            self.on_train_epoch_end(trainer, pl_module)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        # Averaged here rather than read from Lightning's epoch aggregate, which a resumed
+        # run restores with the previous epoch's batches still in it.
+        self._lines += len(batch.texts)
+        self._loss_sum += float(outputs["loss"]) * len(batch.texts)
+        if self._flops is not None:
+            try:
+                self._flops.add(pl_module.model_inputs(outputs["batch"]))
+            except Exception as exc:
+                self._stop_counting(exc)
+        total = trainer.num_training_batches
+        every = max(1, int(total) // 10) if total != float("inf") else 50
+        if self.step_lines and (i + 1) % every == 0:
+            elapsed = time.perf_counter() - self._start
+            self.console.print(
+                f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {i + 1}/{total}  "
+                f"mean loss {self._loss_sum / self._lines:.4f}  "
+                f"{self._lines / elapsed:.0f} lines/s",
+                highlight=False,
+            )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        elapsed = time.perf_counter() - self._start
+        training_s = max(elapsed - self._validation_s, 1e-9)
+        metrics = trainer.callback_metrics
+        self._logged = trainer.current_epoch
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        if self._lines:
+            row["train/loss"] = f"{self._loss_sum / self._lines:.6g}"
+        for key in ("val/loss", "val/cer", "val/wer"):
+            if key in metrics:
+                row[key] = f"{float(metrics[key]):.6g}"
+        row["lr"] = f"{trainer.optimizers[0].param_groups[0]['lr']:.6g}"
+        row["epoch_time_s"] = f"{elapsed:.2f}"
+        throughput = self._throughput(training_s)
+        row["train_lines_per_s"] = f"{throughput['train/lines_per_s']:.1f}"
+        if "train/mfu" in throughput:
+            row["train_flops_per_s"] = f"{throughput['train/flops_per_s']:.4g}"
+            row["mfu"] = f"{throughput['train/mfu']:.4g}"
+        for logger in trainer.loggers:
+            logger.log_metrics(throughput, step=trainer.global_step)
+        rows = []
+        if self.csv_path.exists():
+            with self.csv_path.open(encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        self._write([*rows, row])
+        plot_metrics(self.csv_path, self.plot_dir)
+        shown = "  ".join(f"{k} {row[k]}" for k in EPOCH_COLUMNS[2:7] if k in row)
+        self.console.print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {shown}  {elapsed:.1f}s",
+            highlight=False,
+        )
+
+    def _throughput(self, training_s: float) -> dict[str, float]:
+        """Lines/s, and FLOP/s and MFU while counting works (this counts new batch shapes)."""
+        throughput = {"train/lines_per_s": self._lines / training_s}
+        if self._flops is None:
+            return throughput
+        try:
+            self.batch_flops = self._flops.end_epoch(FLOP_COUNT_BUDGET * training_s)
+        except Exception as exc:
+            self._stop_counting(exc)
+            return throughput
+        throughput["train/flops_per_s"] = sum(self.batch_flops) / training_s
+        throughput["train/mfu"] = throughput["train/flops_per_s"] / self._peak
+        return throughput
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self.csv_path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class MinLRStop(L.Callback):
+    """Stop training once every learning rate is below ``min_lr``.
+
+    Lightning's EarlyStopping watches logged metrics, not the optimizer, and checks before a
+    plateau schedule steps; this reads the optimizers at the end of each epoch, after every
+    schedule (`CTCRecognition` steps ReduceLROnPlateau right after validation).
+    """
+
+    def __init__(self, min_lr: float) -> None:
+        self.min_lr = min_lr
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        lrs = [group["lr"] for opt in trainer.optimizers for group in opt.param_groups]
+        if lrs and max(lrs) < self.min_lr:
+            trainer.should_stop = True

@@ -1,0 +1,277 @@
+"""``inkbench train``: config -> DataModule + task + Lightning Trainer -> a complete run folder."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from rich.console import Console
+
+from inkbench.config import Config
+from inkbench.console import line_console
+from inkbench.data.datamodule import LineDataModule
+from inkbench.errors import InkbenchError
+from inkbench.runs.checkpoints import AtomicCheckpointIO
+from inkbench.runs.compare import diff_configs, flatten
+from inkbench.runs.store import Run, create_run
+from inkbench.tasks import build_task
+from inkbench.training.callbacks import EpochLog, MinLRStop, StepSeed
+from inkbench.training.precision import resolve_precision
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that survives the run folder's rename from ``.partial-*`` to its name.
+
+    Lightning drops the best score on resume when the checkpoint folder moved; here the
+    stored paths are rebased onto the current folder instead.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = str(state_dict.get("dirpath", self.dirpath))
+        new = str(self.dirpath)
+
+        def rebase(value: Any) -> Any:
+            return (
+                new + value[len(old) :]
+                if isinstance(value, str) and value.startswith(old)
+                else value
+            )
+
+        state = {key: rebase(value) for key, value in state_dict.items()}
+        state["best_k_models"] = {
+            rebase(k): v for k, v in state_dict.get("best_k_models", {}).items()
+        }
+        super().load_state_dict(state)
+
+
+class TopKCheckpoint(RunCheckpoint):
+    """The k best checkpoints as ``best-epochNNN.ckpt``, next to ``best.ckpt`` (always the best).
+
+    A class of its own so its Lightning state key differs from the ``best`` callback's, which
+    monitors the same metric.
+    """
+
+
+def step_options(cfg: Config) -> dict[str, Any]:
+    """Trainer arguments that decide how a step computes, for training and the tuning tools."""
+    t = cfg.trainer
+    return {
+        "accelerator": t.accelerator,
+        "devices": t.devices,
+        "precision": resolve_precision(t.precision, t.accelerator),
+        "gradient_clip_val": t.gradient_clip_val,
+        "accumulate_grad_batches": t.accumulate_grad_batches,
+        "deterministic": t.deterministic,
+    }
+
+
+def stopping_callbacks(cfg: Config) -> list[L.Callback]:
+    """Early stopping on a metric and the min-lr stop, when the config asks for them."""
+    t = cfg.trainer
+    stops: list[L.Callback] = []
+    if t.early_stopping.patience > 0:
+        stops.append(
+            EarlyStopping(
+                monitor=t.early_stopping.monitor or t.monitor,
+                mode=t.early_stopping.mode or t.monitor_mode,
+                patience=t.early_stopping.patience,
+                min_delta=t.early_stopping.min_delta,
+            )
+        )
+    if t.min_lr > 0:
+        stops.append(MinLRStop(t.min_lr))
+    return stops
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's banners and tips out of the output; warnings still show."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric.utilities.rank_zero").setLevel(logging.WARNING)
+    # lightning 2.6.6 calls a torch.utils._pytree API that torch 2.14 deprecates.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
+    """A Lightning Trainer with the config's step options (see ``step_options``) and ``options``.
+
+    An accelerator, device count or precision that Lightning or this machine refuses ends
+    with one error line naming the keys, not a traceback.
+    """
+    quiet_lightning()
+    t = cfg.trainer
+    where = (
+        f"trainer.accelerator={t.accelerator!r}, trainer.devices={t.devices!r}, "
+        f"trainer.precision={t.precision!r}"
+    )
+    try:
+        trainer = L.Trainer(**step_options(cfg), **options)
+    # Lightning raises ValueError, MisconfigurationException or ModuleNotFoundError here.
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        raise InkbenchError(f"{where}: {type(exc).__name__}: {reason}") from None
+    if trainer.world_size > 1:
+        # Each DDP process would make its own run folder, and width-bucketed batches are
+        # not split between processes.
+        raise InkbenchError(
+            f"{where}: {trainer.world_size} processes; training on several devices is not "
+            "supported yet, set trainer.devices=1"
+        )
+    return trainer
+
+
+def check_resume_config(cfg: Config, run: Run) -> None:
+    """Refuse to continue ``run`` with another config than its own ``config.yaml``.
+
+    The checkpoint restores the optimizer and schedule as they were, so a changed lr would be
+    ignored and a changed ``trainer.max_epochs`` breaks a one-cycle schedule; and the run
+    folder's config.yaml must keep describing the run.
+    """
+    changed = diff_configs(flatten(run.config().to_dict()), flatten(cfg.to_dict()))
+    if changed:
+        keys = ", ".join(f"{r['key']} ({r.get('a')!r} -> {r.get('b')!r})" for r in changed)
+        raise InkbenchError(
+            f"train --resume {run.name}: a run continues with its own config.yaml; "
+            f"these keys differ: {keys}. Start a new run to change them"
+        )
+
+
+def build_trainer(
+    cfg: Config,
+    run_dir: Path,
+    console: Console | None = None,
+    callbacks: list[L.Callback] | None = None,
+) -> L.Trainer:
+    t = cfg.trainer
+    # Best and last are two callbacks: Lightning 2.6 writes `save_last` only on epochs that
+    # also saved a top-k checkpoint, and resuming needs the state of every epoch.
+    # Both save at the very end of the epoch (after validation): a checkpoint written in
+    # on_validation_end makes a resumed Lightning run repeat that training epoch.
+    best = RunCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=t.monitor,
+        mode=t.monitor_mode,
+        save_top_k=1,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+        save_on_train_epoch_end=True,
+    )
+    last = RunCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        save_top_k=1,
+        enable_version_counter=False,
+        save_on_train_epoch_end=True,
+    )
+    top_k: list[L.Callback] = []
+    if t.save_top_k > 1:
+        top_k.append(
+            TopKCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="best-epoch{epoch:03d}",
+                monitor=t.monitor,
+                mode=t.monitor_mode,
+                save_top_k=t.save_top_k,
+                enable_version_counter=False,
+                auto_insert_metric_name=False,
+                save_on_train_epoch_end=True,
+            )
+        )
+    return new_trainer(
+        cfg,
+        default_root_dir=run_dir,
+        max_epochs=t.max_epochs,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        log_every_n_steps=t.log_every_n_steps,
+        num_sanity_val_steps=0,
+        callbacks=[
+            best,
+            last,
+            *top_k,
+            *stopping_callbacks(cfg),
+            StepSeed(cfg.seed),
+            # Plain progress lines when there is no terminal for a progress bar.
+            EpochLog(run_dir, console, step_lines=not sys.stderr.isatty()),
+            *(callbacks or []),
+        ],
+        logger=TensorBoardLogger(save_dir=run_dir, name="tb", version="", default_hp_metric=False),
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+    )
+
+
+def train(
+    cfg: Config,
+    runs_dir: Path,
+    name: str | None = None,
+    resume: Run | None = None,
+    argv: list[str] | None = None,
+    console: Console | None = None,
+    callbacks: list[L.Callback] | None = None,
+) -> Run:
+    """Train ``cfg`` into a new run folder (or continue ``resume`` from its last.ckpt).
+
+    ``callbacks`` are added to the Trainer's own (a sweep adds its pruning callback).
+
+    Any exception or interrupt still ends with a renamed run folder whose meta.json says
+    ``failed`` or ``interrupted`` and why; the exception is then re-raised.
+    """
+    console = console or line_console()
+    argv = argv if argv is not None else sys.argv
+    if resume is not None:
+        check_resume_config(cfg, resume)
+    # Hardware settings fail here, before any data is rendered or folder is made.
+    new_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    # Load the data before the run folder exists: a bad dataset leaves nothing behind.
+    datamodule = LineDataModule(cfg)
+    datamodule.setup("fit")
+    # The task too (model options, LM file), seeded so the initial weights depend on the seed.
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    task = build_task(cfg)
+    if resume is None:
+        run = create_run(runs_dir, name or cfg.name, cfg, argv)
+        ckpt_path = None
+    else:
+        run = resume
+        ckpt_path = run.checkpoints / "last.ckpt"
+        if not ckpt_path.is_file():
+            raise InkbenchError(f"{ckpt_path}: no last checkpoint to resume from")
+        run.update_meta(status="running", resumed=[*run.meta().get("resumed", []), argv])
+    console.print(f"run folder: {run.path}", highlight=False)
+    try:
+        seed_everything(cfg.seed, workers=True, verbose=False)
+        torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
+        trainer = build_trainer(cfg, run.path, console, callbacks)
+        run.update_meta(precision=trainer.precision)
+        console.print(f"precision: {trainer.precision}", highlight=False)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")
+        raise
+    except BaseException as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        run = run.finish("failed", detail)
+        raise
+    best = trainer.checkpoint_callback
+    score = best.best_model_score if best is not None else None
+    run.update_meta(
+        epochs=trainer.current_epoch,
+        best={
+            "metric": cfg.trainer.monitor,
+            "value": float(score) if score is not None else None,
+            "checkpoint": "checkpoints/best.ckpt",
+        },
+    )
+    return run.finish("completed")

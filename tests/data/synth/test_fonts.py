@@ -1,0 +1,67 @@
+import fontpkg
+import pytest
+from PIL import Image
+
+from inkbench.data.synth.fonts import (
+    FONT_SPLITS,
+    HERSHEY_FONTS,
+    TTF_FONTS,
+    TrueTypeFont,
+    font_problems,
+    load_font,
+)
+
+LISTED = [font for fonts in FONT_SPLITS.values() for font in fonts]
+
+
+class CapitalsOnly(TrueTypeFont):
+    """Draws lowercase as capitals, like a marker font: labels would lie."""
+
+    def _draw(
+        self, char: str, scale: float, weight: int
+    ) -> tuple[Image.Image, float, float, float]:
+        return super()._draw(char.upper(), scale, weight)
+
+
+class SmallCapitals(TrueTypeFont):
+    """Draws lowercase as smaller capitals."""
+
+    def _draw(
+        self, char: str, scale: float, weight: int
+    ) -> tuple[Image.Image, float, float, float]:
+        return super()._draw(char.upper(), scale * (0.7 if char.islower() else 1.0), weight)
+
+
+def test_splits_are_disjoint_and_hershey_trains_only() -> None:
+    train, val, test = (set(FONT_SPLITS[s]) for s in ("train", "val", "test"))
+    assert not (train & val or train & test or val & test)
+    assert val and test
+    assert set(HERSHEY_FONTS) <= train
+    assert set(LISTED) <= set(TTF_FONTS) | set(HERSHEY_FONTS)
+    assert len(LISTED) == len(set(LISTED))
+
+
+@pytest.mark.parametrize("name", LISTED)
+def test_listed_font_draws_every_char_with_distinct_cases(name: str) -> None:
+    assert font_problems(load_font(name, 24)) == []
+
+
+def test_check_rejects_fonts_that_would_make_labels_lie() -> None:
+    path = fontpkg.path("kalam")
+    capitals = font_problems(CapitalsOnly("capitals", path, 24))
+    assert "draws 'a' like 'A'" in capitals and "draws 'o' like 'O'" in capitals
+    assert "draws lowercase as small capitals" in font_problems(SmallCapitals("small", path, 24))
+    assert font_problems(load_font("kalam", 24), chars="ab\u4e2d") == ["cannot draw '\u4e2d'"]
+
+
+def test_glyphs_sit_on_the_baseline() -> None:
+    font = load_font("caveat", 20)
+    capital, descender = font.glyph("H"), font.glyph("p")
+    assert capital.top < 0 < capital.top + capital.ink.shape[0] + 1
+    assert descender.top + descender.ink.shape[0] > capital.top + capital.ink.shape[0]
+    assert font.glyph("H", angle=4.0) is font.glyph("H", angle=4.0)  # cached
+
+
+def test_unknown_font_lists_choices() -> None:
+    with pytest.raises(ValueError, match="choose one of: caveat"):
+        load_font("comic-sans", 20)

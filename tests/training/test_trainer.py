@@ -1,0 +1,253 @@
+"""End-to-end training on a tiny folder dataset: run folder, checkpoints, resume, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+from inkbench.config import load_config
+from inkbench.errors import InkbenchError
+from inkbench.evaluation.evaluate import Recognizer, evaluate
+from inkbench.runs.checkpoints import AtomicCheckpointIO, load_checkpoint
+from inkbench.runs.store import list_runs
+from inkbench.training import precision
+from inkbench.training.callbacks import EpochLog
+from inkbench.training.trainer import train
+
+
+def rows(run_path: Path) -> list[dict[str, str]]:
+    with (run_path / "metrics.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_two_epoch_run_writes_a_complete_folder(tiny_config_file: Path, tmp_path: Path) -> None:
+    cfg = load_config(tiny_config_file)
+    run = train(cfg, tmp_path / "runs", name="smoke", argv=["inkbench", "train"])
+    assert run.path.parent == tmp_path / "runs"
+    assert run.path.name.endswith("-smoke") and not run.path.name.startswith(".")
+    meta = run.meta()
+    assert meta["status"] == "completed"
+    assert meta["seed"] == 7
+    assert meta["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert meta["best"]["metric"] == "val/cer"
+    for name in ("config.yaml", "meta.json", "metrics.csv"):
+        assert (run.path / name).is_file()
+    for name in ("loss.png", "cer.png", "lr.png"):
+        assert (run.path / "plots" / name).stat().st_size > 1000
+    assert list((run.path / "tb").glob("events.out.tfevents.*"))
+    table = rows(run.path)
+    assert [r["epoch"] for r in table] == ["0", "1"]
+    for key in ("train/loss", "val/loss", "val/cer", "val/wer", "lr", "epoch_time_s"):
+        assert table[-1][key] != ""
+    # The resolved config rebuilds the same run.
+    assert run.config() == cfg
+    # Checkpoints load with weights_only=True and carry what inference needs.
+    state = load_checkpoint(run.checkpoints / "best.ckpt")
+    assert state["inkbench"]["charset"] == {"chars": "abc "}
+    assert state["inkbench"]["config"]["model"]["name"] == "crnn"
+    assert "val/cer" in state["inkbench"]["metrics"]
+    assert (run.checkpoints / "last.ckpt").is_file()
+    # Evaluation of the best checkpoint on val reproduces the logged best val CER.
+    scores = evaluate(run, "val")
+    assert scores["cer"] == pytest.approx(meta["best"]["value"], abs=1e-6)
+    assert scores["n"] == 8
+
+
+def test_same_seed_same_metrics(tiny_config_file: Path, tmp_path: Path) -> None:
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=1"])
+    a = train(cfg, tmp_path / "runs", name="a", argv=[])
+    b = train(cfg, tmp_path / "runs", name="b", argv=[])
+    assert rows(a.path)[-1]["train/loss"] == rows(b.path)[-1]["train/loss"]
+    assert a.path != b.path
+
+
+def _interrupt_in_epoch(epoch: int):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.current_epoch == epoch and batch_idx == 1:
+            raise KeyboardInterrupt
+
+    return on_train_batch_start
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optim.scheduler=cosine"],
+        # An epoch schedule stepped on a metric, and random augmentation.
+        ["optim.scheduler=plateau", "optim.plateau.patience=0", "data.augment.rotate=2",
+         "data.augment.shear=10", "data.augment.contrast=0.3"],
+    ],
+    ids=["cosine", "plateau-augment"],
+)  # fmt: skip
+def test_resume_matches_uninterrupted_run(
+    tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
+) -> None:
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=3", *overrides])
+    runs = tmp_path / "runs"
+    straight = train(cfg, runs, name="straight", argv=[])
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochLog, "on_train_batch_start", _interrupt_in_epoch(2), raising=False)
+        with pytest.raises(SystemExit):
+            train(cfg, runs, name="broken", argv=[])
+    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    meta = broken.meta()
+    assert meta["status"] == "interrupted"
+    assert "interrupted" in meta["error"]
+    assert [r["epoch"] for r in rows(broken.path)] == ["0", "1"]
+
+    resumed = train(cfg, runs, resume=broken, argv=["resume"])
+    assert resumed.path == broken.path
+    assert resumed.meta()["status"] == "completed"
+    timing = ("epoch_time_s", "train_lines_per_s", "train_flops_per_s", "mfu")
+    assert rows(resumed.path) == [
+        {**row, **{key: r2[key] for key in timing}}
+        for row, r2 in zip(rows(straight.path), rows(resumed.path), strict=True)
+    ]
+    a = load_checkpoint(straight.checkpoints / "last.ckpt")["state_dict"]
+    b = load_checkpoint(resumed.checkpoints / "last.ckpt")["state_dict"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.meta()["best"] == straight.meta()["best"]
+
+
+def test_crash_marks_run_failed(
+    tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(self, trainer, pl_module, batch, batch_idx) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(EpochLog, "on_train_batch_start", explode, raising=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(load_config(tiny_config_file), tmp_path / "runs", name="crash", argv=[])
+    (run,) = list_runs(tmp_path / "runs")
+    assert not run.path.name.startswith(".")
+    assert run.meta()["status"] == "failed"
+    assert "RuntimeError: boom" in run.meta()["error"]
+
+
+class StopAfterValidating(L.Callback):
+    """What a sweep's pruner does: raise once an epoch's validation is done."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.current_epoch == self.epoch:
+            raise RuntimeError("stopped after validation")
+
+
+def test_a_run_stopped_after_validating_keeps_that_epochs_row(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=3"])
+    with pytest.raises(RuntimeError, match="stopped after validation"):
+        train(cfg, tmp_path / "runs", argv=[], callbacks=[StopAfterValidating(1)])
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.meta()["status"] == "failed"
+    logged = rows(run.path)
+    assert [r["epoch"] for r in logged] == ["0", "1"]
+    assert logged[1]["val/cer"] != "" and float(logged[1]["train/loss"]) > 0
+
+
+def test_atomic_checkpoint_keeps_old_file_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io = AtomicCheckpointIO()
+    target = tmp_path / "best.ckpt"
+    io.save_checkpoint({"v": torch.tensor(1)}, target)
+
+    def fail(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"v": torch.tensor(2)}, target)
+    assert torch.load(target, weights_only=True)["v"].item() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["best.ckpt"]
+
+
+def test_unsafe_checkpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.ckpt"
+    torch.save({"inkbench": {}, "state_dict": {}, "obj": Path("x")}, path)
+    with pytest.raises(InkbenchError, match="not a loadable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_predict_reads_images(tiny_config_file: Path, tmp_path: Path, line_folder: Path) -> None:
+    run = train(load_config(tiny_config_file), tmp_path / "runs", argv=[])
+    recognizer = Recognizer.from_run(run)
+    from inkbench.evaluation.evaluate import read_line_image
+
+    images = [read_line_image(p) for p in sorted((line_folder / "test").glob("*.png"))[:3]]
+    texts = recognizer.transcribe(images, batch_size=2)
+    assert len(texts) == 3
+    assert all(set(t) <= set("abc ") for t in texts)
+    assert yaml.safe_load((run.path / "config.yaml").read_text())["data"]["charset"] == "abc "
+    assert json.loads((run.path / "meta.json").read_text())["status"] == "completed"
+
+
+def test_resume_with_another_config_is_refused_and_leaves_the_run_alone(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    from inkbench.runs.store import create_run
+
+    cfg = load_config(tiny_config_file)
+    run = create_run(tmp_path / "runs", "done", cfg, []).finish("completed")
+    longer = load_config(tiny_config_file, ["trainer.max_epochs=4", "optim.lr=0.1"])
+    with pytest.raises(InkbenchError) as error:
+        train(longer, tmp_path / "runs", resume=run, argv=[])
+    assert "these keys differ: optim.lr (0.01 -> 0.1), trainer.max_epochs (2 -> 4)." in str(
+        error.value
+    )
+    assert run.meta()["status"] == "completed" and "resumed" not in run.meta()
+    assert run.config() == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("trainer.accelerator=abacus", "invalid accelerator name"),
+        ("trainer.devices=2", "training on several devices is not supported"),
+    ],
+)
+def test_hardware_settings_fail_before_the_run_folder(
+    tiny_config_file: Path, tmp_path: Path, override: str, needle: str
+) -> None:
+    with pytest.raises(InkbenchError, match=needle):
+        train(load_config(tiny_config_file, [override]), tmp_path / "runs", argv=[])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_clipping_accumulation_and_precision_come_from_the_config(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    from inkbench.training.trainer import build_trainer
+
+    cfg = load_config(
+        tiny_config_file,
+        ["trainer.gradient_clip_val=0.25", "trainer.accumulate_grad_batches=3",
+         "trainer.precision=bf16-mixed", "trainer.accelerator=cpu"],
+    )  # fmt: skip
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.gradient_clip_val == 0.25
+    assert trainer.accumulate_grad_batches == 3
+    assert trainer.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_precision_follows_the_cpu_and_is_recorded(
+    native_bf16: bool, expected: str, tiny_config_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+    cfg = load_config(tiny_config_file, ["trainer.max_epochs=1", "trainer.accelerator=cpu"])
+    assert cfg.trainer.precision == "auto"  # the default
+    run = train(cfg, tmp_path / "runs", argv=["train"])
+    assert run.meta()["precision"] == expected
+    assert run.config().trainer.precision == "auto"  # the config says what the user asked
