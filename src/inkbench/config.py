@@ -47,6 +47,31 @@ class NormalizeConfig(_Section):
         return self
 
 
+class PreprocessConfig(_Section):
+    """Line normalization before resizing (``inkbench.data.preprocess``), the same in training,
+    eval, predict and bench; everything off by default."""
+
+    polarity: Literal["keep", "auto"] = "keep"
+    """auto: a line whose paper is darker than its ink (white on black) is inverted."""
+    background: Literal["none", "divide", "stretch"] = "none"
+    """divide: divide by the estimated paper brightness (shading, edge gradients, tinted
+    paper) then stretch; stretch: map the ink's and the paper's tones to black and white."""
+    binarize: Literal["none", "otsu", "sauvola"] = "none"
+    """Threshold the normalized line: global Otsu, or local Sauvola (uneven lighting)."""
+    crop: bool = False
+    """Crop to the ink (specks and dark edge bars ignored), then add ``pad``."""
+    pad: float = Field(0.1, ge=0, le=1)
+    """White margin around the cropped ink, as a share of the ink's height."""
+    deskew: float = Field(0.0, ge=0, le=30)
+    """Largest skew searched and corrected, in degrees (0: off)."""
+    deslant: float = Field(0.0, ge=0, le=45)
+    """Largest slant searched and corrected, in degrees (0: off)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self != PreprocessConfig()
+
+
 class AugmentConfig(_Section):
     """Strengths of the training-time augmentations; 0 turns one off (all 0: none)."""
 
@@ -87,6 +112,8 @@ class DataConfig(_OpenSection):
     """Render/load every split once into memory (in worker processes) before training."""
     subset: int | None = Field(None, ge=1)
     """Train on a fixed random subset of this many training lines (None: all of them)."""
+    preprocess: PreprocessConfig = PreprocessConfig()
+    """Line normalization (polarity, background, crop, skew, slant) before resizing."""
     normalize: NormalizeConfig | None = None
     """Per-channel mean/std to normalize images with (`inkbench data stats --write`); None: off."""
     augment: AugmentConfig = AugmentConfig()

@@ -9,9 +9,9 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from inkbench.runs import plots
 from inkbench.cli import main
 from inkbench.config import load_config
+from inkbench.runs import plots
 from inkbench.runs.store import Run, create_run
 
 METRICS = (

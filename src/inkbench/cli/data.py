@@ -10,6 +10,7 @@ from rich.console import Console
 
 from inkbench.cli.common import JsonFlag, Overrides, check_split, print_json
 from inkbench.console import line_console
+from inkbench.errors import InkbenchError
 
 app = typer.Typer(help="Generate and look at datasets.", no_args_is_help=True)
 
@@ -73,14 +74,22 @@ def data_preview(
         typer.Option("--augment", help="Draw each line next to augmented versions (data.augment)."),
     ] = False,
     versions: Annotated[int, typer.Option(help="Augmented versions per line (--augment).")] = 3,
+    normalized: Annotated[
+        bool,
+        typer.Option("--normalized", help="Draw each line raw and after data.preprocess."),
+    ] = False,
 ) -> None:
     """Draw a grid of dataset lines with their labels."""
     from inkbench.config import load_config
-    from inkbench.data.preview import augment_grid, preview_grid
+    from inkbench.data.preview import augment_grid, normalized_grid, preview_grid
 
     check_split(split)
+    if augment and normalized:
+        raise InkbenchError("--augment and --normalized: choose one")
     cfg = load_config(config, overrides)
-    if augment:
+    if normalized:
+        written = normalized_grid(cfg, out, split, n)
+    elif augment:
         written = augment_grid(cfg, out, split, n, versions)
     else:
         written = preview_grid(cfg, out, split, n)

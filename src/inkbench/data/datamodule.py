@@ -27,7 +27,8 @@ def build_split(cfg: Config, split: str) -> EncodedLines:
     )
     if split == "train" and cfg.data.subset is not None:
         lines = LineSubset(lines, cfg.data.subset, cfg.seed)
-    return EncodedLines(lines, charset, cfg.data.height, cfg.data.max_width)
+    data = cfg.data
+    return EncodedLines(lines, charset, data.height, data.max_width, data.preprocess)
 
 
 class LineDataModule(L.LightningDataModule):

@@ -10,8 +10,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from inkbench.config import PreprocessConfig
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import LineDataset
+from inkbench.data.preprocess import normalize_line
 
 
 def fit_line(image: np.ndarray, height: int, max_width: int) -> np.ndarray:
@@ -23,6 +25,16 @@ def fit_line(image: np.ndarray, height: int, max_width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((new_w, height), Image.Resampling.BILINEAR))
 
 
+def prepare_line(
+    image: np.ndarray, height: int, max_width: int, preprocess: PreprocessConfig
+) -> np.ndarray:
+    """What every line goes through before the model, in training and in inference alike:
+    the configured normalization, then ``fit_line``."""
+    if preprocess.enabled:
+        image = normalize_line(image, preprocess)
+    return fit_line(image, height, max_width)
+
+
 def line_to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) dark-on-light -> float (1, H, W) in [0, 1] with ink high (padding is 0)."""
     return torch.from_numpy(255 - image).float().div_(255.0).unsqueeze(0)
@@ -31,11 +43,19 @@ def line_to_tensor(image: np.ndarray) -> torch.Tensor:
 class EncodedLines(Dataset):
     """Wraps a LineDataset: fitted images and encoded labels, optionally held in memory."""
 
-    def __init__(self, lines: LineDataset, charset: Charset, height: int, max_width: int) -> None:
+    def __init__(
+        self,
+        lines: LineDataset,
+        charset: Charset,
+        height: int,
+        max_width: int,
+        preprocess: PreprocessConfig,
+    ) -> None:
         self.lines = lines
         self.charset = charset
         self.height = height
         self.max_width = max_width
+        self.preprocess = preprocess
         self._cache: list[tuple[np.ndarray, str]] | None = None
 
     def __len__(self) -> int:
@@ -43,7 +63,7 @@ class EncodedLines(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, str]:
         image, text = self.lines[index]
-        return fit_line(image, self.height, self.max_width), text
+        return prepare_line(image, self.height, self.max_width, self.preprocess), text
 
     def fill_cache(self, num_workers: int) -> None:
         """Render or read every line once, in parallel worker processes."""

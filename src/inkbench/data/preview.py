@@ -37,6 +37,39 @@ def preview_grid(cfg: Config, out: Path, split: str = "train", n: int = 16) -> P
     return out
 
 
+def normalized_grid(cfg: Config, out: Path, split: str = "train", n: int = 8) -> Path:
+    """Each of ``n`` lines as the dataset gives it (left) and after ``data.preprocess`` and
+    resizing, as the model receives it (right): to check the normalization on one's data."""
+    if not cfg.data.preprocess.enabled:
+        raise InkbenchError("data.preprocess: every step is off, nothing to compare")
+    data = build_split(cfg, split)
+    count = min(n, len(data))
+    fig, axes = plt.subplots(
+        count, 2, figsize=(12, 0.9 * count + 0.6), squeeze=False, width_ratios=(1, 1)
+    )
+    for i in range(count):
+        raw, text = data.lines[i]
+        normalized, _ = data.load(i)
+        for ax, image, title in (
+            (axes[i, 0], raw, f"{text!r}   raw {raw.shape[1]}x{raw.shape[0]}"),
+            (axes[i, 1], normalized, f"normalized {normalized.shape[1]}x{normalized.shape[0]}"),
+        ):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="equal")
+            ax.set_title(title, fontsize=8, loc="left", pad=2)
+            ax.set_axis_off()
+    steps = ", ".join(
+        f"{k}={v}"
+        for k, v in cfg.data.preprocess.model_dump().items()
+        if v not in ("none", "keep", False, 0.0)
+    )
+    fig.suptitle(f"{cfg.data.name} / {split}: data.preprocess {steps}", fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def augment_grid(
     cfg: Config, out: Path, split: str = "train", n: int = 4, versions: int = 3
 ) -> Path:

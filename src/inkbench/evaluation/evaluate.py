@@ -18,8 +18,8 @@ from inkbench.data.lines import (
     EncodedLines,
     LineBatch,
     collate_lines,
-    fit_line,
     line_to_tensor,
+    prepare_line,
     sorted_batches,
 )
 from inkbench.errors import InkbenchError
@@ -97,15 +97,22 @@ class Recognizer:
         return self.task.transcribe(batch.images.to(self.device), batch.widths.to(self.device))
 
     def transcribe(self, images: list[np.ndarray], batch_size: int = 32) -> list[str]:
-        """uint8 grayscale line images (dark ink on light paper) -> text."""
-        texts: list[str] = []
+        """uint8 grayscale line images (dark ink on light paper) -> text.
+
+        With ``data.preprocess`` on, a line in which it finds no ink (blank, all black, too
+        faint) reads as "" without asking the model, which never saw such a line.
+        """
         data = self.cfg.data
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            items = [
-                (line_to_tensor(fit_line(im, data.height, data.max_width)), [], "") for im in chunk
-            ]
-            texts.extend(self.transcribe_batch(collate_lines(items)))
+        fitted = [prepare_line(im, data.height, data.max_width, data.preprocess) for im in images]
+        texts = [""] * len(fitted)
+        inked = [
+            i for i, im in enumerate(fitted) if not (data.preprocess.enabled and im.min() == 255)
+        ]
+        for start in range(0, len(inked), batch_size):
+            chunk = inked[start : start + batch_size]
+            batch = collate_lines([(line_to_tensor(fitted[i]), [], "") for i in chunk])
+            for i, text in zip(chunk, self.transcribe_batch(batch), strict=True):
+                texts[i] = text
         return texts
 
 
