@@ -120,16 +120,18 @@ def _ink_mask(gray: np.ndarray) -> np.ndarray:
     labels = measure.label(mask)
     regions = measure.regionprops(labels)
     h, w = gray.shape
+    # How many components reach each edge, counted once (not per candidate band).
+    reach_rows = sum(r.bbox[0] == 0 or r.bbox[2] == h for r in regions)
+    reach_cols = sum(r.bbox[1] == 0 or r.bbox[3] == w for r in regions)
     for region in regions:
         r0, c0, r1, c1 = region.bbox
         # A scanner border or page edge: a mostly filled band along a side of the image that
         # spans it, thin across, while the rest of the ink keeps off the edges it spans (in
         # a tight crop a first or last stroke may look like a band; it keeps its letter).
-        others = [o.bbox for o in regions if o.label != region.label]
         upright = r1 - r0 > 0.9 * h and c1 - c0 < 0.15 * h and (c0 == 0 or c1 == w)
-        upright = upright and all(o[0] > 0 and o[2] < h for o in others)
+        upright = upright and reach_rows == int(r0 == 0 or r1 == h)  # no other ink reaches
         lying = c1 - c0 > 0.9 * w and r1 - r0 < 0.15 * h and (r0 == 0 or r1 == h)
-        lying = lying and all(o[1] > 0 and o[3] < w for o in others)
+        lying = lying and reach_cols == int(c0 == 0 or c1 == w)
         if (upright or lying) and region.extent > 0.6:
             mask[labels == region.label] = False
     return mask

@@ -26,15 +26,9 @@ def preview_grid(cfg: Config, out: Path, split: str = "train", n: int = 16) -> P
     fig, axes = plt.subplots(count, 1, figsize=(10, 0.9 * count + 0.4), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
         image, text = data.load(i)
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="equal")
-        ax.set_title(f"{text!r}   [{data.lines.source(i)}]", fontsize=8, loc="left", pad=2)
-        ax.set_axis_off()
+        _show(ax, image, f"{text!r}   [{data.lines.source(i)}]")
     fig.suptitle(f"{cfg.data.name} / {split}: {count} lines", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def normalized_grid(cfg: Config, out: Path, split: str = "train", n: int = 8) -> Path:
@@ -50,24 +44,13 @@ def normalized_grid(cfg: Config, out: Path, split: str = "train", n: int = 8) ->
     for i in range(count):
         raw, text = data.lines[i]
         normalized, _ = data.load(i)
-        for ax, image, title in (
-            (axes[i, 0], raw, f"{text!r}   raw {raw.shape[1]}x{raw.shape[0]}"),
-            (axes[i, 1], normalized, f"normalized {normalized.shape[1]}x{normalized.shape[0]}"),
-        ):
-            ax.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="equal")
-            ax.set_title(title, fontsize=8, loc="left", pad=2)
-            ax.set_axis_off()
+        _show(axes[i, 0], raw, f"{text!r}   raw {raw.shape[1]}x{raw.shape[0]}")
+        _show(axes[i, 1], normalized, f"normalized {normalized.shape[1]}x{normalized.shape[0]}")
     steps = ", ".join(
-        f"{k}={v}"
-        for k, v in cfg.data.preprocess.model_dump().items()
-        if v not in ("none", "keep", False, 0.0)
+        f"{k}={v}" for k, v in cfg.data.preprocess.model_dump(exclude_defaults=True).items()
     )
     fig.suptitle(f"{cfg.data.name} / {split}: data.preprocess {steps}", fontsize=9)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def augment_grid(
@@ -105,6 +88,20 @@ def augment_grid(
     fig.savefig(buffer, dpi=72, format="png")
     plt.close(fig)
     Image.open(buffer).convert("L").save(out, optimize=True)
+    return out
+
+
+def _show(ax: plt.Axes, image: object, title: str) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="equal")
+    ax.set_title(title, fontsize=8, loc="left", pad=2)
+    ax.set_axis_off()
+
+
+def _save(fig: plt.Figure, out: Path) -> Path:
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
     return out
 
 
