@@ -129,13 +129,14 @@ def test_train_eval_predict_list(
     code, out, _ = run_cli(capsys, "eval", "cli", "--runs-dir", runs, "--json")
     assert code == 0
     scores = json.loads(out)
-    assert list(scores) == ["cer", "wer", "n", "run"]
+    assert list(scores) == ["cer", "wer", "n", "run", "sets"]
+    assert scores["sets"] == {}  # the config has no eval.sets
     assert scores["n"] == 8 and scores["cer"] >= 0 and 0 <= scores["wer"] <= 1
     assert scores["run"] == str(next(Path(runs).iterdir()))
 
     code, out, err = run_cli(capsys, "eval", "cli", "--split", "tset", "--runs-dir", runs)
     assert (code, out) == (2, "")
-    assert err == "error: --split: expected one of train, val, test, got 'tset'\n"
+    assert err == "error: --split: expected one of train, val, test, test_shift, got 'tset'\n"
 
     images = sorted((line_folder / "test").glob("*.png"))[:2]
     code, out, _ = run_cli(

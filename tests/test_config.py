@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from inkbench.bench.suite import load_suite, suite_configs
-from inkbench.config import load_config, parse_override
+from inkbench.config import EvalSet, load_config, parse_override, save_config
 from inkbench.errors import InkbenchError
 from inkbench.sweeps.spec import load_sweep
 
@@ -66,6 +66,11 @@ def test_bad_override_syntax(text: str) -> None:
         (["model.num_classes=3"], r"model\.num_classes: unknown option"),
         (["optim.name=lbfgs"], r"optim\.name: .*'adamw'"),
         (["seed.x=1"], r"seed is a value, not a section"),
+        (["eval.sets.shift.split=tset"], r"eval\.sets\.shift\.split: .*'test_shift', got 'tset'"),
+        (["eval.sets.shift.splits=test"], r"eval\.sets\.shift\.splits: unknown key"),
+        (["eval.sets.x.data.name=nope"], r"eval\.sets\.x\.data\.name: unknown dataset 'nope'"),
+        (["eval.sets.x.data.sizes=3"], r"eval\.sets\.x\.data\.sizes: unknown option for "),
+        (["eval.sets.x.data.height=4"], r"eval\.sets\.x\.data\.height: .*greater than"),
     ],
 )
 def test_config_errors_name_the_key(
@@ -97,3 +102,30 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     assert cfg.seed == 3
     assert cfg.model.name == "crnn"
     assert cfg.trainer.accelerator == "auto"
+
+
+def test_eval_sets_survive_the_round_trip(tiny_config_file: Path, tmp_path: Path) -> None:
+    overrides = ["eval.sets.shift.split=test_shift", "eval.sets.digits.data.name=digits_lines"]
+    cfg = load_config(tiny_config_file, [*overrides, "eval.sets.digits.data.test_size=5"])
+    assert cfg.eval.sets == {
+        "shift": EvalSet(split="test_shift"),
+        "digits": EvalSet(split="test", data={"name": "digits_lines", "test_size": 5}),
+    }
+    save_config(cfg, tmp_path / "saved.yaml")
+    again = load_config(tmp_path / "saved.yaml")
+    assert again.eval == cfg.eval and again.to_dict() == cfg.to_dict()
+    assert list(again.eval.sets) == ["shift", "digits"]  # the order of the report's lines
+
+
+def test_a_sets_data_is_checked_against_its_own_dataset(tiny_config_file: Path) -> None:
+    # The run reads a folder; the set's new name drops the folder's path, and synthetic
+    # options are valid for it.
+    cfg = load_config(
+        tiny_config_file,
+        ["eval.sets.s.data.name=synthetic", "eval.sets.s.data.test_size=4"],
+    )
+    assert cfg.eval.sets["s"].data == {"name": "synthetic", "test_size": 4}
+    with pytest.raises(InkbenchError, match=r"eval\.sets\.s\.data\.path: unknown option"):
+        load_config(
+            tiny_config_file, ["eval.sets.s.data.name=synthetic", "eval.sets.s.data.path=x"]
+        )

@@ -6,8 +6,9 @@ model and dataset options against their registries (docs/architecture.md, Floors
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pydantic
 import yaml
@@ -242,6 +243,28 @@ class TrainerConfig(_Section):
     """Stop when a validation metric stops improving."""
 
 
+#: Splits a command may evaluate: the three every dataset has, and the synthetic data's
+#: ``test_shift`` (fonts and rendering styles held out from training).
+EvalSplit = Literal["train", "val", "test", "test_shift"]
+EVAL_SPLITS: tuple[str, ...] = get_args(EvalSplit)
+
+
+class EvalSet(_Section):
+    """An extra evaluation set: a split of the run's own dataset, or of another one."""
+
+    split: EvalSplit = "test"
+    """Split to evaluate: train, val, test, or test_shift (synthetic data only)."""
+    data: dict[str, Any] = {}
+    """Keys replacing the run's data section to read another dataset, e.g. ``{name:
+    digits_lines, test_size: 500}`` (empty: the run's own dataset)."""
+
+
+class EvalConfig(_Section):
+    sets: dict[str, EvalSet] = {}
+    """Extra sets reported next to the evaluated split (``inkbench eval``, ``train
+    --eval-split``), by label, e.g. ``shift: {split: test_shift}``."""
+
+
 class Config(_Section):
     seed: int = 1234
     """Seeds Python, NumPy, torch and data rendering."""
@@ -252,9 +275,25 @@ class Config(_Section):
     task: TaskConfig = TaskConfig()
     optim: OptimConfig = OptimConfig()
     trainer: TrainerConfig = TrainerConfig()
+    eval: EvalConfig = EvalConfig()
+    """What evaluating the trained run reports besides the chosen split."""
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg``'s data section, as a raw dict, with ``changes`` applied.
+
+    A new ``name`` drops the old dataset's own options (``train_size`` means nothing to
+    another dataset); the shared keys (height, charset, normalization...) stay, so the lines
+    are prepared exactly as the model was trained.
+    """
+    section = cfg.data.model_dump(mode="json")
+    if "name" in changes and changes["name"] != cfg.data.name:
+        for option in cfg.data.options:
+            section.pop(option, None)
+    return {**section, **changes}
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -329,7 +368,24 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
         setattr(cfg.model, key, value)
     for key, value in data_opts.items():
         setattr(cfg.data, key, value)
+    for label, eval_set in cfg.eval.sets.items():
+        if eval_set.data:
+            _check_set_data(cfg, eval_set.data, f"eval.sets.{label}.data", source)
     return cfg
+
+
+def _check_set_data(cfg: Config, data: Mapping[str, Any], key: str, source: str) -> None:
+    """Fail at load time, naming ``key``, if ``data`` does not make a valid data section."""
+    from inkbench.data.datasets import DATASETS, PROVIDED_DATASET_ARGS
+
+    try:
+        section = DataConfig.model_validate(data_with(cfg, data))
+    except pydantic.ValidationError as exc:
+        raise InkbenchError(f"{source}: {format_validation_error(exc, key)}") from None
+    try:
+        DATASETS.validate(section.name, section.options, key, PROVIDED_DATASET_ARGS)
+    except InkbenchError as exc:
+        raise InkbenchError(f"{source}: {exc}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

@@ -34,7 +34,7 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
         "quick": {"trainer.limit_train_batches": 2},
         "beam_width": 3,
         "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
-        "transfer": {"other": {"name": "folder", "path": str(other)}},
+        "transfer": {"other": {"data": {"name": "folder", "path": str(other)}}},
         "speed": {"lines": 3, "batch_size": 4, "batches": 1},
         **extra,
     }

@@ -66,7 +66,18 @@ def rotated(image: np.ndarray) -> np.ndarray:
     return np.asarray(turned)
 
 
-VARIANTS = [inverted, wide_margins, shaded_edge, rotated]
+def ruled(image: np.ndarray) -> np.ndarray:
+    """Lined paper: slightly tilted rules in the margins above and below the line."""
+    h = image.shape[0]
+    page = np.pad(image, ((h, h), (h // 2, h // 2)), constant_values=255)
+    cols = np.arange(page.shape[1])
+    for row in (h // 3, 2 * h + h // 2):
+        rows = row + np.rint(0.005 * cols).astype(int)
+        page[rows, cols] = np.minimum(page[rows, cols], 90)
+    return page
+
+
+VARIANTS = [inverted, wide_margins, shaded_edge, rotated, ruled]
 
 
 def ink_high(image: np.ndarray, width: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from inkbench.config import load_config
+from inkbench.config import apply_overrides, load_config, validate_config
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.evaluate import Recognizer, evaluate
 from inkbench.runs.checkpoints import AtomicCheckpointIO, load_checkpoint
@@ -36,6 +36,7 @@ def test_two_epoch_run_writes_a_complete_folder(tiny_config_file: Path, tmp_path
     assert meta["seed"] == 7
     assert meta["versions"]["torch"] == torch.__version__.split("+")[0]
     assert meta["best"]["metric"] == "val/cer"
+    assert "fonts" not in meta  # files of real lines have no font split
     for name in ("config.yaml", "meta.json", "metrics.csv"):
         assert (run.path / name).is_file()
     for name in ("loss.png", "cer.png", "lr.png"):
@@ -57,6 +58,31 @@ def test_two_epoch_run_writes_a_complete_folder(tiny_config_file: Path, tmp_path
     scores = evaluate(run, "val")
     assert scores["cer"] == pytest.approx(meta["best"]["value"], abs=1e-6)
     assert scores["n"] == 8
+
+
+def test_a_rendered_dataset_records_its_font_split_in_the_run(tmp_path: Path) -> None:
+    from inkbench.data.synth.fonts import FONT_SPLITS
+
+    cfg = validate_config(
+        apply_overrides(
+            {},
+            [
+                "data.name=synthetic",
+                "data.train_size=8",
+                "data.val_size=4",
+                "data.test_size=4",
+                "data.batch_size=4",
+                "data.num_workers=0",
+                "model.channels=[4,8,8,8]",
+                "model.hidden=8",
+                "model.lstm_layers=1",
+                "trainer.max_epochs=1",
+            ],
+        ),
+        "test",
+    )
+    run = train(cfg, tmp_path / "runs", name="fonts", argv=["inkbench", "train"])
+    assert run.meta()["fonts"] == FONT_SPLITS
 
 
 def test_same_seed_same_metrics(tiny_config_file: Path, tmp_path: Path) -> None:

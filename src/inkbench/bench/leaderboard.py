@@ -62,6 +62,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f} %"
+
+
 def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]) -> str:
     """The leaderboard table as markdown, with the machine and command above it."""
     heads = ["model", "decoder", "CER", "WER"]
@@ -79,7 +83,8 @@ def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]
     lines.append("|" + "---|" * 2 + "---:|" * (len(heads) - 3) + "---|")
     for r in ranked(rows):
         cells = [r["name"], r["decoder"], f"{100 * r['cer']:.2f} %", f"{100 * r['wer']:.2f} %"]
-        cells += [f"{100 * r[f'{label}_cer']:.2f} %" for label in transfer_labels]
+        # A row measured before a set was added to the suite has an empty cell for it.
+        cells += [_percent(r.get(f"{label}_cer")) for label in transfer_labels]
         cells += [
             f"{r['params']:,}",
             f"{r['flops'] / 1e6:,.1f}",

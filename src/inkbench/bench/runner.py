@@ -28,14 +28,9 @@ from inkbench.data.export import split_texts
 from inkbench.decoding.lm import CharNgramLM
 from inkbench.environment import header, host, versions
 from inkbench.errors import InkbenchError
-from inkbench.evaluation.evaluate import (
-    Recognizer,
-    error_rates,
-    load_split,
-    predict_lines,
-    with_dataset,
-)
+from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
 from inkbench.evaluation.lm_weights import search_lm_weights
+from inkbench.evaluation.sets import check_eval_sets, load_eval_set
 from inkbench.files import write_atomic
 from inkbench.runs.plots import read_metrics
 from inkbench.runs.store import METRICS_FILE, Run, list_runs
@@ -46,8 +41,13 @@ LM_FILE = "chars.arpa"
 
 
 def config_hash(cfg: Config) -> str:
-    """Short digest of a resolved config: equal hashes, equal training recipes."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True)
+    """Short digest of a resolved config: equal hashes, equal training recipes.
+
+    ``eval`` (the sets reported after training) is left out: it changes no training, and
+    runs made before the section existed keep their hash.
+    """
+    recipe = {k: v for k, v in cfg.to_dict().items() if k != "eval"}
+    text = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -82,7 +82,8 @@ def measure_run(
     cfg = greedy.cfg
     test = load_split(cfg, "test")
     transfer = {
-        label: load_split(with_dataset(cfg, data), "test") for label, data in suite.transfer.items()
+        label: load_eval_set(cfg, eval_set, f"transfer.{label}")
+        for label, eval_set in suite.transfer.items()
     }
     compute = line_compute(greedy, test)
     epochs = read_metrics(run.path / METRICS_FILE)
@@ -190,8 +191,9 @@ def run_bench(
     console = console or line_console()
     argv = argv if argv is not None else sys.argv
     suite = load_suite(suite_path)
-    # Every config is validated before anything trains.
+    # Every config is validated, and every transfer set built, before anything trains.
     configs = suite_configs(suite, suite_path, quick, only, overrides)
+    check_eval_sets(next(iter(configs.values())), suite.transfer, f"{suite_path}: transfer")
     settings = {"suite": str(suite_path), "quick": quick, "overrides": list(overrides or [])}
     if resume is None:
         folder = _new_folder(runs_dir, quick)

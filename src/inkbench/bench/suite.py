@@ -8,7 +8,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from inkbench.config import Config, load_config, read_yaml
+from inkbench.config import Config, EvalSet, load_config, read_yaml
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.evaluate import with_dataset
 from inkbench.registry import format_validation_error
@@ -58,8 +58,10 @@ class BenchSuite(_Strict):
     """Beam width of both beam decoders."""
     lm: LMSpec = LMSpec()
     """The character LM of the beam+lm decoder."""
-    transfer: dict[str, dict[str, Any]] = {}
-    """Extra test sets: label -> data section keys (e.g. ``name: digits_lines``)."""
+    transfer: dict[str, EvalSet] = {}
+    """Extra evaluation sets, by label (a ``<label> CER`` column each): a split (default
+    test) of the suite's dataset or of another one, e.g. ``shift: {split: test_shift}``,
+    ``digits: {data: {name: digits_lines, test_size: 500}}`` (the config's ``eval.sets``)."""
     speed: SpeedSpec = SpeedSpec()
     """How latency and throughput are measured."""
 
@@ -110,6 +112,7 @@ def suite_configs(
                     f"{path}: models.{name}: {key} is {value!r} but {expected!r} in "
                     f"{first_name}; set it in the suite's overrides so every model shares it"
                 )
-    for label, data in suite.transfer.items():
-        with_dataset(first, data, f"{path}: transfer.{label}")
+    for label, eval_set in suite.transfer.items():
+        if eval_set.data:
+            with_dataset(first, eval_set.data, f"{path}: transfer.{label}")
     return configs

@@ -26,8 +26,8 @@ def print_json(obj: object) -> None:
 
 def check_split(split: str) -> str:
     """Refuse a split name before any data is built (a flat folder dataset would serve any)."""
-    from inkbench.data.datamodule import SPLITS
+    from inkbench.config import EVAL_SPLITS
 
-    if split not in SPLITS:
-        raise InkbenchError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in EVAL_SPLITS:
+        raise InkbenchError(f"--split: expected one of {', '.join(EVAL_SPLITS)}, got {split!r}")
     return split

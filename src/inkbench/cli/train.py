@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,12 +12,21 @@ from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, pr
 from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 Decode = Annotated[
     list[str] | None,
     typer.Option(
         "--decode",
         help="KEY=VALUE replacing the run's task.KEY (decoder, beam_width, lm, lm_alpha, "
         "lm_beta, max_length), e.g. --decode decoder=beam --decode lm=chars.arpa. Repeatable.",
+    ),
+]
+NoSets = Annotated[
+    bool,
+    typer.Option(
+        "--no-sets", help="Skip the extra evaluation sets of the run's config (eval.sets)."
     ),
 ]
 DataOption = Annotated[
@@ -57,6 +66,7 @@ def train(
     """Train a model from a config file into a new run folder."""
     from inkbench.config import load_config, validate_config
     from inkbench.evaluation.evaluate import decoding_overrides, evaluate, with_decoding
+    from inkbench.evaluation.sets import check_eval_sets, evaluate_sets
     from inkbench.runs.store import find_run
     from inkbench.training.trainer import train as train_run
 
@@ -80,6 +90,8 @@ def train(
 
         raw = apply_overrides(read_yaml(run.path / "config.yaml"), overrides)
         cfg = validate_config(raw, str(run.path / "config.yaml"))
+        if eval_split:
+            check_eval_sets(cfg, cfg.eval.sets, "eval.sets")
         result = train_run(cfg, runs_dir, resume=run)
     else:
         if len(paths) != 1:
@@ -87,6 +99,8 @@ def train(
         cfg = load_config(paths[0], overrides)
         if decoding:
             with_decoding(cfg, decoding)
+        if eval_split:
+            check_eval_sets(cfg, cfg.eval.sets, "eval.sets")
         result = train_run(cfg, runs_dir, name=name)
     console = line_console()
     best = result.meta().get("best", {})
@@ -97,11 +111,19 @@ def train(
             settings.append((f" ({' '.join(decode or [])})", decoding))
         for label, chosen in settings:
             scores = evaluate(result, eval_split, decoding=chosen)
-            console.print(
-                f"{eval_split}{label}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  "
-                f"n {scores['n']}  run {result.path}",
-                highlight=False,
-            )
+            console.print(f"{eval_split}{label}: {_rates(scores)}  run {result.path}")
+            _print_sets(console, evaluate_sets(result, cfg.eval.sets, decoding=chosen), label)
+
+
+def _rates(scores: dict[str, Any]) -> str:
+    return f"CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  n {scores['n']}"
+
+
+def _print_sets(console: Console, results: dict[str, dict[str, Any]], suffix: str = "") -> None:
+    """One line per extra evaluation set, e.g. ``digits (digits_lines test): CER ...``."""
+    for label, scores in results.items():
+        where = " ".join(str(w) for w in (scores["data"].get("name"), scores["split"]) if w)
+        console.print(f"{label} ({where}){suffix}: {_rates(scores)}")
 
 
 def eval_command(
@@ -115,49 +137,52 @@ def eval_command(
     ] = False,
     decode: Decode = None,
     data: DataOption = None,
+    no_sets: NoSets = False,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
-    """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's).
+    """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's),
+    then on each extra set of the run's config (eval.sets; not with --data).
 
-    ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``.
+    ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``
+    and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
+    --no-sets.
     """
     from inkbench.config import apply_overrides
     from inkbench.evaluation.evaluate import decoding_overrides, evaluate
+    from inkbench.evaluation.sets import evaluate_sets
     from inkbench.runs.store import find_run
 
     check_split(split)
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     decoding = decoding_overrides(decode or [])
+    if data and report:
+        raise InkbenchError("--report describes the run's own dataset; drop --data")
+    found = find_run(run, runs_dir)
     if data:
-        if report:
-            raise InkbenchError("--report describes the run's own dataset; drop --data")
-        scores = evaluate(
-            find_run(run, runs_dir),
-            split,
-            checkpoint,
-            batch_size,
-            decoding,
-            apply_overrides({}, data),
-        )
+        scores = evaluate(found, split, checkpoint, batch_size, decoding, apply_overrides({}, data))
     elif report:
         from inkbench.evaluation.reports.ocr import report_run
 
-        scores = report_run(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
+        scores = report_run(found, split, checkpoint, batch_size, decoding)
     else:
-        scores = evaluate(find_run(run, runs_dir), split, checkpoint, batch_size, decoding)
+        scores = evaluate(found, split, checkpoint, batch_size, decoding)
+    # The sets describe the run's own config: another dataset (--data) has none.
+    with_sets = not (data or no_sets)
     if as_json:
         keys = ("cer", "wer", "n", "run", "report")
-        print_json({k: scores[k] for k in keys if k in scores})
-    else:
-        line_console().print(
-            f"{split}: CER {scores['cer']:.4f}  WER {scores['wer']:.4f}  n {scores['n']}  "
-            f"run {scores['run']}",
-            highlight=False,
-        )
-        if report:
-            line_console().print(f"report: {scores['report']}", highlight=False)
+        result = {k: scores[k] for k in keys if k in scores}
+        if with_sets:
+            result["sets"] = evaluate_sets(found, None, checkpoint, batch_size, decoding)
+        print_json(result)
+        return
+    console = line_console()
+    console.print(f"{split}: {_rates(scores)}  run {scores['run']}")
+    if report:
+        console.print(f"report: {scores['report']}")
+    if with_sets:
+        _print_sets(console, evaluate_sets(found, None, checkpoint, batch_size, decoding))
 
 
 def predict(

@@ -26,7 +26,17 @@ def split_size(split: str, train_size: int, val_size: int, test_size: int) -> in
     for name, size in sizes.items():
         if size < 0:
             raise InkbenchError(f"data.{name}_size: must be >= 0, got {size}")
-    return sizes[split]
+    return sizes[require_split(split)]
+
+
+def require_split(split: str) -> str:
+    """``split`` if a dataset of real files can serve it (``test_shift`` is synthetic only)."""
+    if split not in ("train", "val", "test"):
+        raise InkbenchError(
+            f"split {split!r}: this dataset has train, val and test only "
+            "(test_shift is drawn by the synthetic dataset)"
+        )
+    return split
 
 
 def require_file(path: Path, key: str, expected: str) -> Path:

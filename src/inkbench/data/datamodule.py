@@ -46,6 +46,12 @@ class LineDataModule(L.LightningDataModule):
             self.splits[name] = data
         return self.splits[name]
 
+    def font_split(self) -> dict[str, list[str]] | None:
+        """The fonts (writers) of every split, for a dataset that renders its lines."""
+        lines = self.split("train").lines
+        lines = getattr(lines, "lines", lines)  # a LineSubset wraps the dataset
+        return getattr(lines, "font_split", None)
+
     def setup(self, stage: str) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
         for name in wanted.get(stage, ()):

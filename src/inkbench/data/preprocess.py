@@ -111,7 +111,7 @@ def _stretch(gray: np.ndarray) -> np.ndarray | None:
 
 
 def _ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Ink pixels without specks and without dark bars along the edges of a scan."""
+    """Ink pixels without specks, ruling lines and dark bars along the edges of a scan."""
     if gray.max() - gray.min() < _MIN_CONTRAST:
         return np.zeros(gray.shape, bool)
     mask = gray < min(filters.threshold_otsu(gray), 0.75)
@@ -134,7 +134,32 @@ def _ink_mask(gray: np.ndarray) -> np.ndarray:
         lying = lying and reach_cols == int(c0 == 0 or c1 == w)
         if (upright or lying) and region.extent > 0.6:
             mask[labels == region.label] = False
-    return mask
+    return mask & ~_ruling(mask)
+
+
+def _ruling(mask: np.ndarray) -> np.ndarray:
+    """Rows of ruling lines clear of the text (lined paper above or below the line).
+
+    Windows longer than any letter, at least half inked (a faint or tilted rule thresholds
+    into dashes), on a mask thickened by two pixels up and down; a row is ruled when such
+    windows cover most of it. A band of ruled rows is a rule if it is thin (a dense word
+    fills windows too, but over its core height) with almost no ink just above and below
+    it: a rule the text sits on is left alone, as it lies within the text's crop anyway.
+    Running means along the rows keep it linear in the image size.
+    """
+    h, w = mask.shape
+    length = min(w, max(2 * h, round(0.3 * w)))
+    thick = ndimage.maximum_filter1d(mask, 5, axis=0)  # a rule tilted by up to ~1 %
+    runs = ndimage.uniform_filter1d(thick.astype(np.float32), length, axis=1) >= 0.5
+    bands, count = ndimage.label(runs.mean(axis=1) >= 0.6)
+    thin = max(8, round(0.15 * h))
+    ruled = np.zeros(h, bool)
+    coverage = mask.mean(axis=1)
+    for (rows,) in ndimage.find_objects(bands)[:count]:
+        beside = np.r_[coverage[max(rows.start - 2, 0) : rows.start], coverage[rows.stop :][:2]]
+        if rows.stop - rows.start <= thin and (beside < 0.05).all():
+            ruled[rows] = True
+    return ruled[:, None] & mask
 
 
 def _ink_box(gray: np.ndarray) -> tuple[slice, slice] | None:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from inkbench.config import Config, parse_override, validate_config
+from inkbench.config import Config, data_with, parse_override, validate_config
 from inkbench.data.charset import Charset
 from inkbench.data.datamodule import build_split
 from inkbench.data.lines import (
@@ -131,14 +131,10 @@ def with_dataset(cfg: Config, data: Mapping[str, Any], source: str = "--data") -
 
     A new ``name`` drops the old dataset's own options (``train_size`` means nothing to
     another dataset); the shared keys (height, charset, normalization...) stay, so the lines
-    are prepared exactly as the model was trained.
+    are prepared exactly as the model was trained (``config.data_with``). The ``eval.sets``
+    are dropped: they describe the run's own dataset, not this one.
     """
-    raw = cfg.to_dict()
-    section = dict(raw["data"])
-    if "name" in data and data["name"] != cfg.data.name:
-        for option in cfg.data.options:
-            section.pop(option, None)
-    return validate_config({**raw, "data": {**section, **data}}, source)
+    return validate_config({**cfg.to_dict(), "data": data_with(cfg, data), "eval": {}}, source)
 
 
 def predict_split(

@@ -242,6 +242,8 @@ def train(
     task = build_task(cfg)
     if resume is None:
         run = create_run(runs_dir, name or cfg.name, cfg, argv)
+        if fonts := datamodule.font_split():
+            run.update_meta(fonts=fonts)  # which writers the val and test errors are about
         ckpt_path = None
     else:
         run = resume

@@ -1,3 +1,6 @@
+import shutil
+from pathlib import Path
+
 import fontpkg
 import pytest
 from PIL import Image
@@ -7,11 +10,13 @@ from inkbench.data.synth.fonts import (
     HERSHEY_FONTS,
     TTF_FONTS,
     TrueTypeFont,
+    font_family,
     font_problems,
     load_font,
+    user_font_split,
 )
 
-LISTED = [font for fonts in FONT_SPLITS.values() for font in fonts]
+LISTED = sorted({font for fonts in FONT_SPLITS.values() for font in fonts})
 
 
 class CapitalsOnly(TrueTypeFont):
@@ -33,12 +38,43 @@ class SmallCapitals(TrueTypeFont):
 
 
 def test_splits_are_disjoint_and_hershey_trains_only() -> None:
-    train, val, test = (set(FONT_SPLITS[s]) for s in ("train", "val", "test"))
-    assert not (train & val or train & test or val & test)
-    assert val and test
+    train, val, test, shift = (set(FONT_SPLITS[s]) for s in ("train", "val", "test", "test_shift"))
+    assert not (train & val or train & test or val & test or shift & (train | val))
+    assert val and test and shift
     assert set(HERSHEY_FONTS) <= train
-    assert set(LISTED) <= set(TTF_FONTS) | set(HERSHEY_FONTS)
-    assert len(LISTED) == len(set(LISTED))
+    assert set(LISTED) == set(TTF_FONTS) | set(HERSHEY_FONTS)  # every installed font is used
+    assert all(len(fonts) == len(set(fonts)) for fonts in FONT_SPLITS.values())
+
+
+def _copy_fonts(folder: Path, names: dict[str, str]) -> list[Path]:
+    """Font files of fontpkg packages copied under new names (``new name -> package``)."""
+    folder.mkdir(exist_ok=True)
+    copies = []
+    for new, package in names.items():
+        source = next(Path(fontpkg.path(package)).parent.glob("*.ttf"))
+        copies.append(folder / new)
+        shutil.copy(source, copies[-1])
+    return copies
+
+
+def test_user_fonts_split_by_family_never_across_splits(tmp_path: Path) -> None:
+    many = _copy_fonts(
+        tmp_path / "many",
+        {f"{p}.ttf": p for p in ("kalam", "caveat", "satisfy", "delius", "pacifico")}
+        | {"kalam-again.otf": "kalam"},  # a second file of the Kalam family
+    )
+    split = user_font_split(many)
+    assert split["test"] and split["val"] and split["train"]
+    where = {font: name for name, fonts in split.items() for font in fonts}
+    assert sorted(where) == sorted(map(str, many))  # every file in exactly one split
+    assert where[str(many[0])] == where[str(many[-1])]  # one family, one split
+    assert user_font_split(list(reversed(many))) == split  # order of discovery is irrelevant
+    few = _copy_fonts(tmp_path / "few", {"a.ttf": "kalam", "b.ttf": "caveat"})
+    one_split = user_font_split(few)
+    assert not one_split["test"] and not one_split["val"]
+    assert sorted(one_split["train"]) == sorted(map(str, few))
+    assert {font_family(p) for p in few} == {"Kalam", "Caveat"}
+    assert load_font(str(few[0]), 20).covers("a")
 
 
 @pytest.mark.parametrize("name", LISTED)

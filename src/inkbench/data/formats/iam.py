@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from inkbench.data.charset import Charset
-from inkbench.data.checks import UnknownCharPolicy, keep_encodable, require_file
+from inkbench.data.checks import UnknownCharPolicy, keep_encodable, require_file, require_split
 from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.folder import FolderLines
 from inkbench.data.synth.text import SPLITS, split_of
@@ -135,6 +135,7 @@ def split_line_ids(
     root: Path, split: str, lists: dict[str, str | list[str] | None], lines: list[IamLine]
 ) -> set[str]:
     """The ids of ``split``'s lines: from the split lists if given, else by a hash of the form."""
+    require_split(split)
     given = {
         name: [files] if isinstance(files, str) else files
         for name, files in lists.items()

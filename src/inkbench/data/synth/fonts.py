@@ -1,24 +1,30 @@
 """Handwriting fonts, the "writers" of synthetic lines: discovery, glyph bitmaps, the split.
 
-Two sources, both installed as packages (no downloads at run time):
+Three sources, none downloaded at run time:
 
-- TrueType handwriting fonts from the ``fontpkg-*`` packages, found with ``fontpkg.path``.
-- Hershey stroke fonts from ``hershey-fonts``, drawn as polylines with a chosen pen width.
+- TrueType handwriting fonts from the ``fontpkg-*`` packages, found with ``fontpkg.path``:
+  every handwriting or script font the package registries offer that passes
+  ``font_problems`` (permanent-marker does not: its lowercase is small capitals).
+- Hershey stroke fonts from ``hershey-fonts``, drawn as polylines with the line's pen width.
+- A user's own TTF/OTF files (``data.fonts_dir``), split by family (``user_font_split``).
 
 Font split (``FONT_SPLITS``): a font plays the part of one writer, so val and test fonts are
 never used in training and their error measures generalization to unseen writers. Rule:
 
 1. Group the TrueType fonts by style: print (separate letters: caveat, delius, indie-flower,
    kalam, shadows-into-light, zeyada) and cursive (joined script: dancing-script,
-   great-vibes, pacifico, satisfy, yellowtail).
+   great-vibes, lobster, lobster-two, oleo-script, pacifico, satisfy, yellowtail).
 2. The most decorative or scrawled fonts stay in train (print: zeyada; cursive: great-vibes,
-   pacifico): a model that reads them copes with plainer hands but not the reverse, and
-   holding them out would measure one font's oddity rather than generalization.
+   pacifico and the heavy display scripts lobster, lobster-two, oleo-script): a model that
+   reads them copes with plainer hands but not the reverse, and holding them out would
+   measure one font's oddity rather than generalization.
 3. Each of val and test gets one print and one cursive font of ordinary legibility, with a
    look-alike left in train so neither held-out split is an outlier: val = indie-flower
    (train keeps shadows-into-light) + satisfy (yellowtail); test = caveat (kalam) +
    dancing-script (the Hershey scripts).
-4. Hershey fonts train only: extra pen-stroke variety, but they are not realistic writers.
+4. ``test_shift`` uses the test fonts under held-out pens, paper and layouts (``style``),
+   with the texts of the test lines: the two error rates differ by the rendering alone.
+5. Hershey fonts train only: extra pen-stroke variety, but they are not realistic writers.
    Of the Hershey fonts, cursive, scriptc, futural and timesi are the distinct hand-like
    styles (scripts and rowmans draw the same glyphs as cursive and futural).
 
@@ -29,6 +35,7 @@ lower and upper case); the tests enforce it. Installed fonts that are not listed
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import string
 from abc import ABC, abstractmethod
@@ -49,6 +56,9 @@ TTF_FONTS = (
     "great-vibes",
     "indie-flower",
     "kalam",
+    "lobster",
+    "lobster-two",
+    "oleo-script",
     "pacifico",
     "satisfy",
     "shadows-into-light",
@@ -66,18 +76,24 @@ FONT_SPLITS: dict[str, list[str]] = {
         "great-vibes",
         "pacifico",
         "yellowtail",
+        "lobster",
+        "lobster-two",
+        "oleo-script",
         *HERSHEY_FONTS,
     ],
     "val": ["indie-flower", "satisfy"],
     "test": ["caveat", "dancing-script"],
+    "test_shift": ["caveat", "dancing-script"],
 }
+FONT_FILE_SUFFIXES = (".ttf", ".otf")
 
 # Hershey glyphs that draw another symbol than their ASCII code ('^' as an up arrow), taken
 # from the sibling font of the same design instead.
 _HERSHEY_GLYPH_FIXES = {"scriptc": ("cursive", "^")}
 
-# Pen widths of Hershey fonts for weight 0, 1, 2, as fractions of the cap height.
-_HERSHEY_PENS = (0.08, 0.11, 0.15)
+# Pen widths of Hershey fonts for weight 0 to 3 (hairline to marker), as fractions of the
+# cap height. TrueType weights add an outline of ``weight`` supersampled pixels.
+_HERSHEY_PENS = (0.05, 0.08, 0.11, 0.15)
 
 # Glyphs are drawn this many times larger and box-filtered down: smooth edges after rotation
 # and pen widths finer than a pixel.
@@ -113,7 +129,7 @@ class GlyphFont(ABC):
         """The bitmap of ``char`` at ``scale``, rotated ``angle`` degrees counter-clockwise.
 
         Results are cached per argument tuple, so callers should draw ``scale`` and ``angle``
-        from a few fixed values. ``weight`` (0, 1, 2) thickens the strokes.
+        from a few fixed values. ``weight`` (0 to 3) thickens the strokes.
         """
         key = (char, scale, angle, weight)
         found = self._cache.get(key)
@@ -236,14 +252,39 @@ def _downsample(image: Image.Image, x: float, y: float, advance: float, angle: f
 
 @functools.cache
 def load_font(name: str, cap_px: int) -> GlyphFont:
-    """The font ``name`` (a fontpkg slug or a Hershey font), shared within a process."""
+    """The font ``name`` (a fontpkg slug, a Hershey font or the path of a TTF/OTF file),
+    shared within a process."""
     if name in TTF_FONTS:
         return TrueTypeFont(name, fontpkg.path(name), cap_px)
     if name in HERSHEY_FONTS:
         return HersheyFont(name, cap_px)
+    if name.lower().endswith(FONT_FILE_SUFFIXES) and Path(name).is_file():
+        return TrueTypeFont(name, Path(name), cap_px)
     raise ValueError(
-        f"unknown font {name!r}; choose one of: {', '.join(TTF_FONTS + HERSHEY_FONTS)}"
+        f"unknown font {name!r}; choose one of: {', '.join(TTF_FONTS + HERSHEY_FONTS)}, "
+        "or the path of a .ttf/.otf file"
     )
+
+
+def font_family(path: Path) -> str:
+    """The family name a font file declares (its styles, e.g. Bold, share it)."""
+    return ImageFont.truetype(str(path), 12).getname()[0] or path.stem
+
+
+def user_font_split(paths: list[Path]) -> dict[str, list[str]]:
+    """A user's font files split by family, like the bundled fonts: a writer in one split only.
+
+    Families are ordered by a stable hash of their name; with 3 or more, the first tenth
+    (at least one) goes to test, the next tenth to val, the rest to train. With fewer, all
+    train: one family cannot stand for unseen writers. Fonts are named by their path.
+    """
+    families: dict[str, list[str]] = {}
+    for path in sorted(paths):
+        families.setdefault(font_family(path), []).append(str(path))
+    order = sorted(families, key=lambda f: hashlib.blake2b(f.encode(), digest_size=8).digest())
+    held = max(1, len(order) // 10) if len(order) >= 3 else 0
+    chosen = {"test": order[:held], "val": order[held : 2 * held], "train": order[2 * held :]}
+    return {split: [p for f in names for p in families[f]] for split, names in chosen.items()}
 
 
 # Letters whose lowercase is its own shape in ordinary hands, not a smaller capital.

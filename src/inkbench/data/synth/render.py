@@ -2,18 +2,21 @@
 
 Steps: place cached glyph bitmaps with per-glyph jitter of baseline, size, rotation and
 spacing; warp the line in one PIL mesh transform (slant, width, wavy baseline, elastic
-wobble, crop to the ink and resize to the target height); then blur, change the stroke
-weight, and lay the ink on textured, noisy paper. Sizes, rotations and weights are drawn
-from a few fixed steps so glyph bitmaps are rendered once per process and reused; that and
-doing the geometry in one C call keep a 32 px line near a millisecond.
+wobble, crop to the ink and resize to the target height); then draw the strokes with the
+style's pen (blur, weight, pressure, grain), add the layout's margins and lay the ink on the
+style's paper (texture, ruling, lighting, scanner edge, noise, resolution, JPEG). Sizes,
+rotations and weights are drawn from a few fixed steps so glyph bitmaps are rendered once
+per process and reused; that and doing the geometry in one C call keep a 32 px line near a
+millisecond.
 
 ``distortion`` scales every deformation and noise (0 gives a clean, straight render; pen
-weight, ink and paper tones still vary).
+weight, ink and paper tones, ruling and margins still vary).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import math
 
@@ -21,35 +24,42 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from inkbench.data.synth.fonts import GlyphFont, load_font
+from inkbench.data.synth.style import Layout, Paper, Pen, Style, uniform
 
 SCALES = (0.94, 1.0, 1.06)
 ANGLES = (-8.0, -4.0, 0.0, 4.0, 8.0)
-WEIGHTS = (0, 1, 2)
-WEIGHT_ODDS = (0.5, 0.3, 0.2)  # heavy pens are rarer than ballpoints
 # Capitals are drawn at this fraction of the line height, so that glyphs are cached close to
 # their final size (ascenders to descenders span about 1.6 cap heights).
 CAP_FRACTION = 0.55
 
 
 def render_line(
-    text: str, font_name: str, rng: np.random.Generator, height: int = 32, distortion: float = 1.0
+    text: str,
+    font_name: str,
+    rng: np.random.Generator,
+    style: Style,
+    height: int = 32,
+    distortion: float = 1.0,
 ) -> np.ndarray:
-    """A uint8 image (``height`` x width) of ``text``: dark ink on light paper."""
+    """A uint8 image of ``text``, dark ink on light paper; the text is ``height`` pixels
+    tall and the image taller by the layout's margins."""
     font = load_font(font_name, max(4, round(height * CAP_FRACTION)))
-    canvas, baseline = _compose(text, font, rng, distortion)
-    coverage = _warp(canvas, baseline, font.cap_px, rng, height, distortion)
-    return _ink_on_paper(coverage, rng, distortion)
+    canvas, baseline = _compose(text, font, rng, distortion, style)
+    coverage, baseline = _warp(canvas, baseline, font.cap_px, rng, height, distortion, style.layout)
+    alpha = _stroke(coverage, rng, height, distortion, style.pen)
+    alpha, baseline = _add_margins(alpha, baseline, rng, height, style.layout)
+    return _on_paper(alpha, baseline, rng, height, distortion, style)
 
 
 def _compose(
-    text: str, font: GlyphFont, rng: np.random.Generator, distortion: float
+    text: str, font: GlyphFont, rng: np.random.Generator, distortion: float, style: Style
 ) -> tuple[np.ndarray, int]:
     """Ink coverage of the jittered glyphs on one canvas, and the baseline's row in it."""
     cap = font.cap_px
-    weight = WEIGHTS[rng.choice(len(WEIGHTS), p=WEIGHT_ODDS)]
+    weight = int(rng.choice(style.pen.weights))
     tracking = cap * (0.02 + 0.04 * distortion * rng.standard_normal())
-    word_gap = max(font.glyph(" ").advance, 0.4 * cap) * rng.uniform(0.8, 1.5)
-    jitter = rng.standard_normal((len(text), 4)) * distortion
+    word_gap = max(font.glyph(" ").advance, 0.4 * cap) * uniform(rng, style.layout.spacing)
+    jitter = rng.standard_normal((len(text), 4)) * distortion * style.layout.jitter
     scale_steps = np.clip(np.rint(jitter[:, 0] * 0.6) + 1, 0, len(SCALES) - 1).astype(int)
     angle_steps = np.clip(np.rint(jitter[:, 1] * 0.8) + 2, 0, len(ANGLES) - 1).astype(int)
     rises = np.rint(jitter[:, 2] * 0.05 * cap).astype(int)
@@ -85,8 +95,10 @@ def _warp(
     rng: np.random.Generator,
     height: int,
     distortion: float,
-) -> np.ndarray:
-    """Slant, stretch and wobble the line, crop it to its ink and scale it to ``height``.
+    layout: Layout,
+) -> tuple[np.ndarray, int]:
+    """Slant, stretch and wobble the line, crop it to its ink and scale it to ``height``;
+    also the baseline's row in the result.
 
     The band kept vertically is the ink plus at least the capital band above the baseline,
     so a line without ascenders keeps its lowercase small (``o`` does not become ``O``).
@@ -107,7 +119,7 @@ def _warp(
     u, v = np.meshgrid(cols, np.array([0.0, height]))
     y = top + (v - margin_top) / scale
     x = (u - slack - lean / 2 - slant * scale * ((top + bottom) / 2 - y)) / scale_x
-    wave = distortion * cap * rng.uniform(0.0, 0.12)
+    wave = distortion * cap * uniform(rng, layout.drift)
     period = width * rng.uniform(0.6, 2.5)
     y += wave * np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
     y += rng.standard_normal(y.shape) * 0.05 * cap * distortion
@@ -138,28 +150,133 @@ def _warp(
     coverage = np.asarray(warped)
     inked = np.flatnonzero(coverage.max(axis=0) > 32)
     pad_left, pad_right = rng.integers(1, slack, 2)
-    return coverage[:, max(inked[0] - pad_left, 0) : inked[-1] + 1 + pad_right]
+    cropped = coverage[:, max(inked[0] - pad_left, 0) : inked[-1] + 1 + pad_right]
+    return cropped, round(margin_top + (baseline - top) * scale)
 
 
-def _ink_on_paper(coverage: np.ndarray, rng: np.random.Generator, distortion: float) -> np.ndarray:
-    """Blur, reweight the strokes and lay ink of varying tone on textured, noisy paper."""
-    shape = coverage.shape
-    blur = distortion * rng.uniform(0.0, 0.9)
+def _stroke(
+    coverage: np.ndarray, rng: np.random.Generator, height: int, distortion: float, pen: Pen
+) -> np.ndarray:
+    """Ink opacity (float 0..1) of the strokes drawn with ``pen``.
+
+    Width grows by a grey dilation (PIL's MaxFilter) blended in by a per-column weight, so
+    it can change smoothly along the line (pressure); gamma thins or fattens stroke edges.
+    """
+    image = Image.fromarray(coverage)
+    blur = distortion * uniform(rng, pen.blur)
     if blur > 0.2:
-        coverage = np.asarray(Image.fromarray(coverage).filter(ImageFilter.GaussianBlur(blur)))
-    # gamma < 1 raises partly covered edge pixels: heavier strokes; > 1 thins them.
-    gamma = math.exp(float(np.clip(0.35 * rng.standard_normal(), -0.7, 0.45)))
-    alpha = (np.arange(256, dtype=np.float32) / 255) ** gamma
-    alpha = alpha[coverage]
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    spread = uniform(rng, pen.spread) * height
+    pressure = distortion * uniform(rng, pen.pressure)
+    base = int(spread)
+    thin = image.filter(ImageFilter.MaxFilter(2 * base + 1)) if base else image
+    alpha = np.asarray(thin, dtype=np.float32)
+    if spread > base or pressure:
+        thick = np.asarray(image.filter(ImageFilter.MaxFilter(2 * base + 3)), dtype=np.float32)
+        along = _smooth_noise(rng, (1, coverage.shape[1]), max(4, height), 1.0)
+        mix = np.clip(spread - base + pressure * along, 0.0, 1.0)
+        alpha += mix * (thick - alpha)
+    alpha = (alpha / 255) ** uniform(rng, pen.gamma)
+    grain = uniform(rng, pen.grain)
+    if grain:
+        alpha *= np.clip(1 - grain / 100 * np.abs(_smooth_noise(rng, alpha.shape, 2, 1.0)), 0, 1)
+    return alpha
 
-    paper_tone = rng.uniform(170, 250)
-    ink_tone = rng.uniform(0, min(90, paper_tone - 100))
-    paper = paper_tone + _smooth_noise(rng, shape, 12, distortion * rng.uniform(0, 12))
-    paper += _smooth_noise(rng, shape, 3, distortion * rng.uniform(0, 5))
+
+def _add_margins(
+    alpha: np.ndarray, baseline: int, rng: np.random.Generator, height: int, layout: Layout
+) -> tuple[np.ndarray, int]:
+    """``alpha`` with the layout's empty paper around it, and the baseline's new row."""
+    top, bottom = (round(uniform(rng, layout.vertical) * height) for _ in range(2))
+    left, right = (round(uniform(rng, layout.horizontal) * height) for _ in range(2))
+    if not top + bottom + left + right:
+        return alpha, baseline
+    return np.pad(alpha, ((top, bottom), (left, right))), baseline + top
+
+
+def _on_paper(
+    alpha: np.ndarray,
+    baseline: int,
+    rng: np.random.Generator,
+    height: int,
+    distortion: float,
+    style: Style,
+) -> np.ndarray:
+    """Lay ink of varying tone on the style's paper, then scan it."""
+    shape = alpha.shape
+    paper_style = style.paper
+    paper_tone = uniform(rng, paper_style.tone)
+    ink_tone = min(uniform(rng, style.pen.ink), paper_tone - 100)
+    texture = distortion * uniform(rng, paper_style.texture)
+    paper = paper_tone + _smooth_noise(rng, shape, 12, texture)
+    paper += _smooth_noise(rng, shape, 3, 0.4 * texture)
+    light = distortion * uniform(rng, paper_style.light)
+    if light:  # uneven lighting: a linear falloff in a random direction
+        angle = rng.uniform(0, 2 * math.pi)
+        ys, xs = np.ogrid[: shape[0], : shape[1]]
+        ramp = math.cos(angle) * xs / shape[1] + math.sin(angle) * ys / shape[0]
+        paper *= 1 - light * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    odds, darkness = paper_style.rule
+    if rng.random() < odds:
+        _rule(paper, baseline, rng, height, uniform(rng, darkness))
     ink = ink_tone + _smooth_noise(rng, shape, 10, distortion * rng.uniform(0, 25))
     image = paper - alpha * (paper - ink)
-    image += rng.standard_normal(shape, dtype=np.float32) * (distortion * rng.uniform(0, 7))
-    return np.clip(image, 0, 255).astype(np.uint8)
+    if rng.random() < paper_style.edge:
+        _edge_band(image, rng)
+    image += rng.standard_normal(shape, dtype=np.float32) * (
+        distortion * uniform(rng, paper_style.noise)
+    )
+    return _scan(np.clip(image, 0, 255).astype(np.uint8), rng, paper_style)
+
+
+def _rule(
+    paper: np.ndarray, baseline: int, rng: np.random.Generator, height: int, darkness: float
+) -> None:
+    """Darken ruling lines in place: at the baseline, and a line spacing above if it fits."""
+    thickness = max(1, round(height / 32))
+    slope = rng.uniform(-0.01, 0.01)
+    cols = np.arange(paper.shape[1])
+    spacing = round(height * rng.uniform(1.3, 1.8))
+    for base in (baseline + round(rng.uniform(0, 0.06) * height), baseline - spacing):
+        rows = np.rint(base + slope * (cols - cols.mean())).astype(int)
+        for t in range(thickness):
+            ok = (rows + t >= 0) & (rows + t < paper.shape[0])
+            paper[rows[ok] + t, cols[ok]] -= darkness
+
+
+def _edge_band(image: np.ndarray, rng: np.random.Generator) -> None:
+    """A scanner's dark band fading in from one side, in place."""
+    side = int(rng.integers(4))
+    length = image.shape[1] if side < 2 else image.shape[0]
+    width = max(2.0, rng.uniform(0.02, 0.1) * length)
+    # math.exp, not np.exp: NumPy's SIMD exp may round differently on AVX2 and AVX-512
+    # machines, and an item must be the same image everywhere.
+    depth = rng.uniform(0.4, 0.85)
+    profile = np.fromiter((depth * math.exp(-i / width) for i in range(length)), np.float32)
+    if side % 2:
+        profile = profile[::-1]
+    image *= 1 - (profile[None, :] if side < 2 else profile[:, None])
+
+
+def _scan(image: np.ndarray, rng: np.random.Generator, paper: Paper) -> np.ndarray:
+    """Scan at a lower resolution and brought back to size, then JPEG-compress, if the
+    paper's style says so."""
+    resolution = uniform(rng, paper.resolution)
+    quality = round(uniform(rng, paper.jpeg))
+    if resolution >= 1 and not quality:
+        return image
+    scanned = Image.fromarray(image)
+    if resolution < 1:
+        size = scanned.size
+        small = (max(1, round(size[0] * resolution)), max(1, round(size[1] * resolution)))
+        scanned = scanned.resize(small, Image.Resampling.BILINEAR).resize(
+            size, Image.Resampling.BILINEAR
+        )
+    if quality:
+        buffer = io.BytesIO()
+        scanned.save(buffer, format="JPEG", quality=quality)
+        scanned = Image.open(buffer)
+    return np.asarray(scanned.convert("L"))
 
 
 def _smooth_noise(
