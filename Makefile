@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
-# The CRNN on synthetic lines, evaluated on fonts never seen in training: greedy decoding, and
-# a beam search with a character 6-gram LM trained on 100,000 training-split texts (texts
-# only: no image is drawn for them, and no val or test text is among them).
+# The CRNN on synthetic lines, evaluated on fonts never seen in training (test), on the same
+# texts and fonts drawn with unseen pens, paper and margins (test_shift) and on real
+# handwritten digits (the config's eval.sets): greedy decoding, and a beam search with a
+# character 6-gram LM trained on 100,000 training-split texts (texts only: no image is drawn
+# for them, and no val or test text is among them).
 DEMO_LM := runs/lm/crnn-train-6gram.arpa
 demo: setup
 	$(BIN)/inkbench data texts configs/ocr/crnn.yaml --split train --n 100000 \

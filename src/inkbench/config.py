@@ -150,11 +150,20 @@ class TaskConfig(_Section):
     """Longest output of autoregressive decoding, in characters."""
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the autoregressive cross-entropy."""
+    ctc_weight: float = Field(0.0, ge=0, lt=1)
+    """Autoregressive: weight of an auxiliary CTC loss on the encoder's columns (joint
+    CTC-attention); the rest of the loss is the decoder's cross-entropy (0: off)."""
 
     @pydantic.model_validator(mode="after")
     def _lm_needs_beam(self) -> TaskConfig:
         if self.lm is not None and self.decoder != "beam":
             raise ValueError("task.lm is only used by decoder: beam")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _ctc_weight_needs_a_decoder(self) -> TaskConfig:
+        if self.ctc_weight and self.name != "autoregressive":
+            raise ValueError("task.ctc_weight is only used by task autoregressive")
         return self
 
 

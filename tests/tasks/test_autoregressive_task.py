@@ -64,10 +64,38 @@ def test_teacher_forcing_inputs_and_targets() -> None:
 
 
 @pytest.mark.parametrize("model", sorted(TINY_MODELS))
+def test_joint_ctc_trains_a_head_on_the_encoder_columns(model: str) -> None:
+    raw = {
+        "data": {"name": "folder", "path": "x", "charset": "abc "},
+        "model": {"name": model, **TINY_MODELS[model]},
+        "task": {"name": "autoregressive", "ctc_weight": 0.4},
+    }
+    task = build_task(validate_config(raw))
+    assert build_task(validate_config({**raw, "task": {"name": "autoregressive"}})).ctc_head is None
+    head = task.ctc_head
+    assert head is not None and head.out_features == len(task.charset)  # blank + "abc "
+    images = torch.rand(1, 32, 48)
+    batch = collate_lines([(images, [1, 2, 3], "abc"), (images[:, :, :24], [2], "b")])
+    outputs = task.infer(batch.images, batch.widths)
+    columns = task.model.column_features(outputs)
+    assert columns.shape == (2, 48 // task.model.width_stride, task.model.column_dim)
+    assert task.model.column_lengths(batch.widths).tolist() == [12, 6]
+    joint = task.loss(batch, outputs)
+    task.ctc_head = None
+    decoder_only = task.loss(batch, outputs)
+    task.ctc_head = head
+    assert not torch.isclose(joint, decoder_only)
+    joint.backward()
+    assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("model", sorted(TINY_MODELS))
 def test_train_eval_predict_with_every_decoder(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, line_folder: Path, model: str
 ) -> None:
-    config = write_config(tmp_path, line_folder, model)
+    # One model trains with the joint CTC head: its checkpoint must load and decode the same.
+    joint = {"ctc_weight": 0.3} if model == "resnet_transformer" else {}
+    config = write_config(tmp_path, line_folder, model, **joint)
     runs = str(tmp_path / "runs")
     code, out, err = cli(capsys, "train", str(config), "--name", "ar", "--runs-dir", runs,
                          "--eval-split", "test")  # fmt: skip
@@ -121,6 +149,7 @@ def test_ctc_run_decodes_with_beam_and_lm(
         ("attention", ["task.name=ctc"], "model 'attention' trains with task 'autoregressive'"),
         ("crnn", ["task.decoder=beam", "task.lm=none.arpa"], "task.lm: none.arpa: language model"),
         ("crnn", ["task.lm=x.arpa"], "only used by decoder: beam"),
+        ("crnn", ["task.ctc_weight=0.3"], "ctc_weight is only used by task autoregressive"),
     ],
 )
 def test_bad_task_settings_fail_before_the_run_folder(

@@ -5,10 +5,10 @@ every line the same way in training, ``eval``, ``predict`` and ``bench``: polari
 background and contrast, optional binarization, crop to the ink with fixed padding, and
 optional skew and slant correction. The height normalization that follows is ``fit_line``.
 
-Thresholds (Otsu, Sauvola), small-object removal and rotation come from scikit-image and
-the grey closing from SciPy. The skew and slant searches are written here: no maintained
-library offers a projection-profile search for one text line (they are a few vectorized
-lines over the ink's pixel coordinates).
+Thresholds (Otsu, Sauvola) and rotation come from scikit-image; the grey closing, the
+component labelling and the running filters from SciPy. The skew and slant searches are
+written here: no maintained library offers a projection-profile search for one text line
+(they are a few vectorized lines over the ink's pixel coordinates).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage import filters, measure, morphology, transform
+from skimage import filters, transform
 
 from inkbench.config import PreprocessConfig
 
@@ -111,29 +111,33 @@ def _stretch(gray: np.ndarray) -> np.ndarray | None:
 
 
 def _ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Ink pixels without specks, ruling lines and dark bars along the edges of a scan."""
+    """Ink pixels without specks, ruling lines and dark bars along the edges of a scan.
+
+    One labelling (8-connected) serves the speck sizes and the bar shapes, all compared as
+    arrays: this runs several times per line, on every line of every epoch's cache.
+    """
     if gray.max() - gray.min() < _MIN_CONTRAST:
         return np.zeros(gray.shape, bool)
     mask = gray < min(filters.threshold_otsu(gray), 0.75)
-    speck = max(2, round((0.03 * gray.shape[0]) ** 2))
-    mask = morphology.remove_small_objects(mask, max_size=speck)
-    labels = measure.label(mask)
-    regions = measure.regionprops(labels)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        return mask
     h, w = gray.shape
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    boxes = np.array(
+        [(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndimage.find_objects(labels)]
+    )
+    r0, c0, r1, c1 = boxes.T
+    big = areas > max(2, round((0.03 * h) ** 2))  # smaller: a speck of dust
     # How many components reach each edge, counted once (not per candidate band).
-    reach_rows = sum(r.bbox[0] == 0 or r.bbox[2] == h for r in regions)
-    reach_cols = sum(r.bbox[1] == 0 or r.bbox[3] == w for r in regions)
-    for region in regions:
-        r0, c0, r1, c1 = region.bbox
-        # A scanner border or page edge: a mostly filled band along a side of the image that
-        # spans it, thin across, while the rest of the ink keeps off the edges it spans (in
-        # a tight crop a first or last stroke may look like a band; it keeps its letter).
-        upright = r1 - r0 > 0.9 * h and c1 - c0 < 0.15 * h and (c0 == 0 or c1 == w)
-        upright = upright and reach_rows == int(r0 == 0 or r1 == h)  # no other ink reaches
-        lying = c1 - c0 > 0.9 * w and r1 - r0 < 0.15 * h and (r0 == 0 or r1 == h)
-        lying = lying and reach_cols == int(c0 == 0 or c1 == w)
-        if (upright or lying) and region.extent > 0.6:
-            mask[labels == region.label] = False
+    at_rows, at_cols = big & ((r0 == 0) | (r1 == h)), big & ((c0 == 0) | (c1 == w))
+    # A scanner border or page edge: a mostly filled band along a side of the image that
+    # spans it, thin across, while the rest of the ink keeps off the edges it spans (in a
+    # tight crop a first or last stroke may look like a band; it keeps its letter).
+    upright = (r1 - r0 > 0.9 * h) & (c1 - c0 < 0.15 * h) & at_cols & (at_rows.sum() == at_rows)
+    lying = (c1 - c0 > 0.9 * w) & (r1 - r0 < 0.15 * h) & at_rows & (at_cols.sum() == at_cols)
+    bar = (upright | lying) & (areas > 0.6 * (r1 - r0) * (c1 - c0))
+    mask = np.r_[False, big & ~bar][labels]
     return mask & ~_ruling(mask)
 
 

@@ -3,6 +3,12 @@
 Shared by every encoder-decoder model (``inkbench.models.ocr.base.Seq2SeqRecognizer``).
 The charset is not extended: padding takes the CTC blank's id 0 and the model reserves its
 last two classes for the start and end tokens.
+
+``task.ctc_weight`` adds joint CTC-attention training (Kim, Hori and Watanabe, 2017): a
+linear CTC head on the encoder's columns, trained with the decoder. CTC's monotonic
+alignment gives the encoder a signal of where each character is from the first step, before
+the decoder's attention has found it. The head is used in training only; decoding is the
+decoder's.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch
 from inkbench.decoding import beam_search, greedy_search
 from inkbench.models.ocr.base import Seq2SeqRecognizer
-from inkbench.tasks.recognition import RecognitionTask
+from inkbench.tasks.recognition import RecognitionTask, line_ctc_loss
 from inkbench.tasks.registry import TASKS
 
 
@@ -25,6 +33,11 @@ class AutoregressiveRecognition(RecognitionTask):
     """Next-character cross-entropy (optionally label-smoothed); greedy or beam search."""
 
     model: Seq2SeqRecognizer
+
+    def __init__(self, cfg: Config, model: nn.Module | None = None) -> None:
+        super().__init__(cfg, model)
+        weight = cfg.task.ctc_weight
+        self.ctc_head = nn.Linear(self.model.column_dim, len(self.charset)) if weight else None
 
     @staticmethod
     def num_classes(charset: Charset) -> int:
@@ -58,12 +71,19 @@ class AutoregressiveRecognition(RecognitionTask):
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         inputs, targets = self.teacher_forcing(batch)
         logits, _ = self.model.decode(outputs, inputs)  # (B, L+1, C)
-        return F.cross_entropy(
+        loss = F.cross_entropy(
             logits.transpose(1, 2).float(),  # (B, C, L+1), float32 under bf16 autocast too
             targets,
             ignore_index=self.model.pad,
             label_smoothing=self.cfg.task.label_smoothing,
         )
+        if self.ctc_head is None:
+            return loss
+        columns = self.model.column_features(outputs)  # (B, S, column_dim)
+        log_probs = self.ctc_head(columns).float().log_softmax(-1).transpose(0, 1)  # (S, B, C)
+        lengths = self.model.column_lengths(batch.widths).clamp(max=log_probs.shape[0])
+        weight = self.cfg.task.ctc_weight
+        return (1 - weight) * loss + weight * line_ctc_loss(log_probs, lengths, batch, self.charset)
 
     def decode(self, outputs: Any) -> list[str]:
         task = self.cfg.task

@@ -52,6 +52,21 @@ def build_optimizer(params: Any, optim: OptimConfig) -> torch.optim.Optimizer:
     return cls(params, lr=optim.lr, weight_decay=optim.weight_decay)
 
 
+def line_ctc_loss(
+    log_probs: torch.Tensor, lengths: torch.Tensor, batch: LineBatch, charset: Charset
+) -> torch.Tensor:
+    """CTC loss of (T, B, C) log-probabilities with ``lengths`` valid steps per line."""
+    # zero_infinity: a line too long for its width contributes no gradient instead of NaN.
+    return F.ctc_loss(
+        log_probs,
+        batch.targets,
+        lengths,
+        batch.target_lengths,
+        blank=charset.blank,
+        zero_infinity=True,
+    )
+
+
 class RecognitionTask(L.LightningModule):
     """What every line recognition task shares: steps, metrics, optimizer, schedule, checkpoints.
 
@@ -217,15 +232,7 @@ class CTCRecognition(RecognitionTask):
 
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         log_probs, lengths = outputs
-        # zero_infinity: a line too long for its width contributes no gradient instead of NaN.
-        return F.ctc_loss(
-            log_probs,
-            batch.targets,
-            lengths,
-            batch.target_lengths,
-            blank=self.charset.blank,
-            zero_infinity=True,
-        )
+        return line_ctc_loss(log_probs, lengths, batch, self.charset)
 
     def decode(self, outputs: Any) -> list[str]:
         log_probs, lengths = outputs

@@ -77,4 +77,4 @@ def test_every_style_of_a_kit_renders_readable_ink(kit: str) -> None:
         style = draw_style(STYLE_KITS[kit], rng)
         image = render_line(TEXT, "caveat", rng, style, 32)
         assert image.dtype == np.uint8 and image.shape[0] >= 32
-        assert np.percentile(image, 1) < np.median(image) - 50, style.name
+        assert np.percentile(image, 1) < np.median(image) - 40, style.name

@@ -4,7 +4,8 @@ English comes from ``corpus/english.txt`` (sentences of stdlib docstrings, built
 ``scripts/build_corpus.py`` and committed, so every machine generates the same lines).
 Prose alone is mostly lowercase letters, so about half of the lines are mixtures of words,
 capitalized and upper-case words, numbers (decimals, dates, times, phone numbers, money),
-symbols and random characters, which makes every character of the charset appear regularly.
+symbols and random characters, which makes every character of the charset appear regularly;
+some of those are figures only (groups of digits, as in forms and tables).
 
 Splits are disjoint twice over: corpus sentences are assigned to a split by a stable hash
 (so val and test lines are cut from sentences training never saw), and every produced line
@@ -28,6 +29,8 @@ SPLITS = ("train", "val", "test")
 # Hash buckets (out of 100) of each split, for corpus sentences and produced lines alike.
 _SPLIT_BUCKETS = {"train": range(0, 80), "val": range(80, 90), "test": range(90, 100)}
 _MAX_TRIES = 10_000
+# Share of the non-prose lines that are only figures (digit groups): forms and tables.
+_FIGURES = 0.15
 
 
 def item_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -92,11 +95,13 @@ class TextSource:
         """A text of this split drawn with ``rng``."""
         for _ in range(_MAX_TRIES):
             target = int(rng.integers(self.min_chars, self.max_chars + 1))
-            raw = (
-                self._prose(rng, target)
-                if rng.random() < self.prose
-                else self._mixture(rng, target)
-            )
+            kind = rng.random()
+            if kind < self.prose:
+                raw = self._prose(rng, target)
+            elif kind < self.prose + (1 - self.prose) * _FIGURES:
+                raw = self._figures(rng, target)
+            else:
+                raw = self._mixture(rng, target)
             text = self._clean(raw)
             if (
                 self.min_chars <= len(text) <= self.max_chars
@@ -130,6 +135,13 @@ class TextSource:
         if style < 0.4:
             return text[0].upper() + text[1:]
         return text
+
+    def _figures(self, rng: np.random.Generator, target: int) -> str:
+        """Groups of digits, as in a column of a form, an account number or a table row."""
+        text = _digits(rng, int(rng.integers(1, 9)))
+        while len(text) < target:
+            text += " " + _digits(rng, int(rng.integers(1, 9)))
+        return text[:target].rstrip()
 
     def _mixture(self, rng: np.random.Generator, target: int) -> str:
         """Tokens of every kind joined by spaces, up to about ``target`` characters."""

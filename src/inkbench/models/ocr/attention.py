@@ -42,7 +42,7 @@ class AttentionRecognizer(Seq2SeqRecognizer):
         self.cnn, feature_height = height_reducing_cnn(channels, input_height)
         self.project = nn.Linear(channels[-1] * feature_height, encoder_hidden)
         self.encoder = nn.LSTM(encoder_hidden, encoder_hidden, bidirectional=True, batch_first=True)
-        memory = 2 * encoder_hidden
+        memory = self.column_dim = 2 * encoder_hidden
         self.embedding = nn.Embedding(num_classes, embedding, padding_idx=self.pad)
         self.attention: AdditiveAttention | MultiplicativeAttention = (
             MultiplicativeAttention(hidden, memory)
@@ -68,6 +68,9 @@ class AttentionRecognizer(Seq2SeqRecognizer):
         memory, _ = self.encoder(seq)  # (B, S, M)
         mask = self.padding_mask(images, widths, w)  # (B, S)
         return memory, self.attention.keys(memory), mask
+
+    def column_features(self, encoded: Tensors) -> torch.Tensor:
+        return encoded[0]  # the BiLSTM memory (B, S, M)
 
     def initial_state(self, memory: torch.Tensor, mask: torch.Tensor) -> Tensors:
         valid = (~mask).unsqueeze(-1).float()  # (B, S, 1)

@@ -43,6 +43,8 @@ class Seq2SeqRecognizer(nn.Module):
     pad: ClassVar[int] = 0
     #: Width reduction of the encoder (sets the padding mask and the free-running length).
     width_stride: int = 4
+    #: Size of ``column_features``: what an auxiliary CTC head on the encoder reads.
+    column_dim: int
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -58,9 +60,17 @@ class Seq2SeqRecognizer(nn.Module):
         """(B, columns) True on encoder columns that only saw the batch's right padding."""
         if widths is None:
             widths = torch.full((images.shape[0],), images.shape[-1], device=images.device)
-        valid = torch.div(widths, self.width_stride, rounding_mode="floor").clamp(min=1)
+        valid = self.column_lengths(widths)
         steps = torch.arange(columns, device=images.device)
         return steps.unsqueeze(0) >= valid.to(images.device).unsqueeze(1)
+
+    def column_lengths(self, widths: torch.Tensor) -> torch.Tensor:
+        """Encoder columns of images of the given (unpadded) widths."""
+        return torch.div(widths, self.width_stride, rounding_mode="floor").clamp(min=1)
+
+    def column_features(self, encoded: Tensors) -> torch.Tensor:
+        """(B, S, column_dim) features of the encoder's columns, left to right."""
+        raise NotImplementedError
 
     def encode(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> Tensors:
         """Encoder outputs for (B, 1, H, W) images: batch-first tensors ``decode`` reads."""

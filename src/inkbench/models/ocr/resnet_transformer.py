@@ -64,7 +64,7 @@ class ResNetTransformer(Seq2SeqRecognizer):
         dropout: float = 0.1,
     ) -> None:
         super().__init__(num_classes)
-        self.dim = dim
+        self.dim = self.column_dim = dim
         self.resnet = resnet_encoder(channels, blocks)
         self.project = nn.Conv2d(channels[-1], dim, 1)
         self.position_2d = PositionalEncoding2D(dim, dropout)
@@ -80,6 +80,7 @@ class ResNetTransformer(Seq2SeqRecognizer):
         # images: (B, 1, H, W)
         features = self.position_2d(self.project(self.resnet(images)))  # (B, D, H/8, W/4)
         b, _, h, w = features.shape
+        by_column = features.mean(2).transpose(1, 2)  # (B, W', D): for column_features
         memory = features.flatten(2).transpose(1, 2)  # (B, S=H'*W', D), row-major cells
         columns = self.padding_mask(images, widths, w)  # (B, W')
         mask = columns.unsqueeze(1).expand(b, h, w).reshape(b, h * w)  # (B, S), True: padding
@@ -88,7 +89,10 @@ class ResNetTransformer(Seq2SeqRecognizer):
         projected = [
             t for layer in self.decoder.layers for t in _memory_keys_values(layer, memory)
         ]  # (B, heads, S, D/heads) each
-        return (mask, *projected)
+        return (mask, by_column, *projected)
+
+    def column_features(self, encoded: Tensors) -> torch.Tensor:
+        return encoded[1]  # the feature map averaged over its height (B, W', D)
 
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None
@@ -96,7 +100,8 @@ class ResNetTransformer(Seq2SeqRecognizer):
         # tokens: (B, L) following the state's prefix; state: each layer's inputs at every
         # earlier position (B, L0, D): a key/value cache, so a search step costs one token's
         # work instead of re-reading the whole prefix.
-        mask, *projected = encoded  # (B, S); per layer keys and values (B, heads, S, D/heads)
+        # (B, S), (B, W', D), per layer keys and values (B, heads, S, D/heads)
+        mask, _, *projected = encoded
         start = 0 if state is None else state[0].shape[1]
         x = self.position_1d(self.embedding(tokens) * math.sqrt(self.dim), offset=start)
         length = tokens.shape[1]
