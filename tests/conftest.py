@@ -81,3 +81,75 @@ def tiny_config_file(tmp_path: Path, line_folder: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_config(line_folder)), encoding="utf-8")
     return path
+
+
+#: Shapes of the tiny image classification folder: a class is what its images show.
+SHAPES = ("circle", "cross", "square")
+
+
+def draw_shape(shape: str, rng: np.random.Generator, size: int = 24) -> Image.Image:
+    """A white ``shape`` of random size and place on a dark random background (RGB)."""
+    background = tuple(int(v) for v in rng.integers(0, 80, 3))
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    x, y = (int(v) for v in rng.integers(1, size // 3, 2))
+    side = int(rng.integers(size // 2, size - max(x, y)))
+    box = (x, y, x + side, y + side)
+    if shape == "circle":
+        draw.ellipse(box, fill="white")
+    elif shape == "square":
+        draw.rectangle(box, fill="white")
+    else:
+        draw.line(box, fill="white", width=3)
+        draw.line((x, y + side, x + side, y), fill="white", width=3)
+    return image
+
+
+def write_image_folder(root: Path, per_class: int, seed: int = 0) -> Path:
+    """``root/<shape>/<i>.png``: the ImageFolder layout, ``per_class`` images per shape."""
+    rng = np.random.default_rng(seed)
+    for shape in SHAPES:
+        (root / shape).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            draw_shape(shape, rng).save(root / shape / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """train/val/test folders of shapes in the ImageFolder layout (12/4/4 images per class)."""
+    root = tmp_path / "shapes"
+    for i, (split, n) in enumerate((("train", 12), ("val", 4), ("test", 4))):
+        write_image_folder(root / split, n, seed=i)
+    return root
+
+
+def tiny_cls_config(data_path: Path, **trainer: object) -> dict:
+    """A tiny classifier on ``data_path`` (an image folder), two quick epochs on CPU."""
+    return {
+        "seed": 5,
+        "name": "tinycls",
+        "task": {"name": "classification"},
+        "data": {
+            "name": "image_folder",
+            "path": str(data_path),
+            "batch_size": 6,
+            "num_workers": 0,
+            "transforms": {"size": 16},
+        },
+        "model": {"name": "small_cnn", "channels": [4, 8]},
+        "optim": {"lr": 0.01, "scheduler": "none"},
+        "trainer": {
+            "max_epochs": 2,
+            "log_every_n_steps": 1,
+            "precision": "32-true",
+            **trainer,
+        },
+    }
+
+
+@pytest.fixture
+def tiny_cls_config_file(tmp_path: Path, image_folder: Path) -> Path:
+    path = tmp_path / "tinycls.yaml"
+    path.write_text(yaml.safe_dump(tiny_cls_config(image_folder)), encoding="utf-8")
+    return path

@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_repo_configs_load() -> None:
     configs = Path(__file__).parents[1] / "configs"
-    for path in configs.glob("ocr/*.yaml"):
+    for path in [*configs.glob("ocr/*.yaml"), *configs.glob("cls/*.yaml")]:
         assert load_config(path).model.name
     for path in configs.glob("sweeps/*.yaml"):
         assert load_sweep(path).space
@@ -129,3 +129,61 @@ def test_a_sets_data_is_checked_against_its_own_dataset(tiny_config_file: Path) 
         load_config(
             tiny_config_file, ["eval.sets.s.data.name=synthetic", "eval.sets.s.data.path=x"]
         )
+
+
+def test_task_families_are_the_registry_s() -> None:
+    from typing import get_args
+
+    from inkbench.config import TASK_FAMILIES, TaskConfig
+    from inkbench.tasks import TASKS
+
+    assert {name: TASKS.family(name) for name in TASKS.names()} == TASK_FAMILIES
+    assert set(get_args(TaskConfig.model_fields["name"].annotation)) == set(TASK_FAMILIES)
+
+
+def test_a_classification_config_reads_and_writes_its_own_keys(tmp_path: Path) -> None:
+    from inkbench.config import FAMILY_KEYS, Config
+
+    cfg = load_config(write(tmp_path, "task: {name: classification}\nmodel: {name: small_cnn}\n"))
+    # The family's defaults for what the file leaves out.
+    assert (cfg.data.name, cfg.data.cache) == ("synthetic_chars", False)
+    assert (cfg.trainer.monitor, cfg.trainer.monitor_mode) == ("val/top1", "max")
+    dumped, ocr = cfg.to_dict(), Config().to_dict()
+    for family, sections in FAMILY_KEYS.items():
+        for section, keys in sections.items():
+            for key in keys:  # each family's config.yaml has its own keys and no others
+                assert (key in dumped[section]) == (family == "cls"), key
+                assert (key in ocr[section]) == (family == "ocr"), key
+    copy = tmp_path / "copy.yaml"
+    save_config(cfg, copy)
+    assert load_config(copy) == cfg
+    # Set explicitly, a family default gives way.
+    kept = load_config(write(tmp_path, "task: {name: classification}\nmodel: {name: small_cnn}\n"
+                                       "data: {cache: true}\n"))  # fmt: skip
+    assert kept.data.cache is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("task: {name: classification, decoder: beam}\nmodel: {name: small_cnn}\n",
+         "task.decoder: read by ocr tasks only, not by task 'classification'; remove it"),
+        ("task: {mixup: 0.2}\n", "task.mixup: read by cls tasks only, not by task 'ctc'"),
+        ("data: {transforms: {size: 64}}\n", "data.transforms: read by cls tasks only"),
+        ("optim: {backbone_lr_multiplier: 0.1}\n", "optim.backbone_lr_multiplier: read by cls"),
+        ("task: {name: classification}\nmodel: {name: crnn}\n",
+         "task.name: model 'crnn' trains with task 'ctc', got 'classification'"),
+        ("data: {name: digits}\n", "data.name: dataset 'digits' is read by cls tasks; task 'ctc' "
+                                   "reads one of: digits_lines,"),
+        ("task: {name: classification}\nmodel: {name: resnet18, in_channels: 1}\n",
+         "model.in_channels: unknown option for model 'resnet18'"),
+        ("task: {name: classification}\nmodel: {name: small_cnn}\ndata: {classes: [a, b, a]}\n",
+         "data.classes: Value error, class 'a' is named more than once"),
+        ("task: {name: classification}\nmodel: {name: small_cnn}\n"
+         "data: {transforms: {crop_padding: 4}}\n", "crop_padding is used by crop: random only"),
+    ],
+)  # fmt: skip
+def test_keys_of_another_task_family_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InkbenchError) as info:
+        load_config(write(tmp_path, text))
+    assert message in str(info.value)

@@ -96,6 +96,45 @@ class AugmentConfig(_Section):
         return any(value > 0 for value in self.model_dump().values())
 
 
+class TransformsConfig(_Section):
+    """How an image becomes the model's input (classification): the same resize and crop in
+    training, eval and predict; the random steps in training only (``data.images.transforms``)."""
+
+    size: int = Field(32, ge=8)
+    """Side of the square image the model reads, in pixels."""
+    center_crop_fraction: float = Field(1.0, gt=0, le=1)
+    """The shorter side is resized to size / fraction and the central size x size kept (ImageNet
+    recipes: 0.875, 224 of 256; 1: all of a square image, the middle of an oblong one)."""
+    crop: Literal["center", "random", "random_resized"] = "center"
+    """Training crop: center (as in eval), random (the eval resize, ``crop_padding`` added, a
+    random size x size window: CIFAR recipes), random_resized (a random share of the area and
+    aspect ratio, resized to size: Inception/ImageNet recipes)."""
+    crop_padding: int = Field(0, ge=0)
+    """Pixels of black padding on each side before a random crop (CIFAR recipes: 4)."""
+    crop_scale: float = Field(0.08, gt=0, le=1)
+    """Smallest share of the image's area a random_resized crop keeps."""
+    hflip: float = Field(0.0, ge=0, le=1)
+    """Probability of a horizontal flip (not for characters: a flipped 'b' is a 'd')."""
+    vflip: float = Field(0.0, ge=0, le=1)
+    """Probability of a vertical flip."""
+    rotate: float = Field(0.0, ge=0, le=180)
+    """Largest rotation in degrees (corners filled with black)."""
+    brightness: float = Field(0.0, ge=0, lt=1)
+    """Brightness varies by up to this share (ColorJitter)."""
+    contrast: float = Field(0.0, ge=0, lt=1)
+    """Contrast varies by up to this share (ColorJitter)."""
+    saturation: float = Field(0.0, ge=0, lt=1)
+    """Saturation varies by up to this share (ColorJitter; RGB images only)."""
+    erasing: float = Field(0.0, ge=0, le=1)
+    """Probability of erasing a random rectangle (RandomErasing)."""
+
+    @pydantic.model_validator(mode="after")
+    def _padding_needs_random_crop(self) -> TransformsConfig:
+        if self.crop_padding and self.crop != "random":
+            raise ValueError(f"crop_padding is used by crop: random only, got crop: {self.crop}")
+        return self
+
+
 class DataConfig(_OpenSection):
     name: str = "synthetic"
     """Dataset registry name (`inkbench.data.DATASETS`); its own options sit beside it."""
@@ -119,6 +158,15 @@ class DataConfig(_OpenSection):
     """Per-channel mean/std to normalize images with (`inkbench data stats --write`); None: off."""
     augment: AugmentConfig = AugmentConfig()
     """Training-time augmentation of line images (train split only)."""
+    classes: list[str] | None = None
+    """Classification: class names in the model's output order. None: the training split's own
+    classes, written here when training starts (so config.yaml rebuilds the model without the
+    data); given: every split's classes must be among them, and labels are matched by name."""
+    channels: Literal[1, 3] | None = None
+    """Classification: channels the model reads (1 gray, 3 RGB; images are converted). None: the
+    dataset's own, written here when training starts."""
+    transforms: TransformsConfig = TransformsConfig()
+    """Classification: resize, crop, training-time augmentation of images."""
 
     @pydantic.field_validator("charset")
     @classmethod
@@ -127,6 +175,17 @@ class DataConfig(_OpenSection):
         Charset(chars)
         return chars
 
+    @pydantic.field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, classes: list[str] | None) -> list[str] | None:
+        if classes is not None:
+            if not classes:
+                raise ValueError("expected at least one class name")
+            repeated = sorted({c for c in classes if classes.count(c) > 1})
+            if repeated:
+                raise ValueError(f"class {repeated[0]!r} is named more than once")
+        return classes
+
 
 class ModelConfig(_OpenSection):
     name: str = "crnn"
@@ -134,8 +193,9 @@ class ModelConfig(_OpenSection):
 
 
 class TaskConfig(_Section):
-    name: Literal["ctc", "autoregressive"] = "ctc"
-    """Training objective: ctc (CTC models) or autoregressive (encoder-decoder models)."""
+    name: Literal["ctc", "autoregressive", "classification"] = "ctc"
+    """Training objective: ctc (CTC models), autoregressive (encoder-decoder models) or
+    classification (image classifiers, ``models list --family cls``)."""
     decoder: Literal["greedy", "beam"] = "greedy"
     """How model outputs become text: best path / next token, or beam search."""
     beam_width: int = Field(10, ge=1)
@@ -149,10 +209,18 @@ class TaskConfig(_Section):
     max_length: int = Field(128, ge=1)
     """Longest output of autoregressive decoding, in characters."""
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    """Label smoothing of the autoregressive cross-entropy."""
+    """Label smoothing of the cross-entropy (autoregressive and classification)."""
     ctc_weight: float = Field(0.0, ge=0, lt=1)
     """Autoregressive: weight of an auxiliary CTC loss on the encoder's columns (joint
     CTC-attention); the rest of the loss is the decoder's cross-entropy (0: off)."""
+    class_weights: Literal["balanced", "none"] | list[float] = "none"
+    """Classification: cross-entropy weight per class: none, balanced (inverse of each class's
+    share of the training images), or one weight per class in data.classes order."""
+    mixup: float = Field(0.0, ge=0)
+    """Classification: MixUp's Beta(alpha, alpha) for training batches (0: off; 0.2 is usual)."""
+    cutmix: float = Field(0.0, ge=0)
+    """Classification: CutMix's alpha (0: off; 1.0 is usual). With mixup too, each batch gets
+    one of the two at random."""
 
     @pydantic.model_validator(mode="after")
     def _lm_needs_beam(self) -> TaskConfig:
@@ -194,6 +262,9 @@ class OptimConfig(_Section):
     """Decoupled (AdamW) or L2 weight decay."""
     momentum: float = Field(0.9, ge=0)
     """SGD momentum (ignored by Adam variants)."""
+    backbone_lr_multiplier: float = Field(1.0, gt=0)
+    """Classification: the backbone trains at lr times this, the classifier block at lr (e.g.
+    0.1 to fine-tune loaded weights gently)."""
     scheduler: Literal["none", "onecycle", "cosine", "plateau", "step"] = "onecycle"
     """Learning-rate schedule: onecycle and cosine step every optimizer step, plateau and step
     every epoch."""
@@ -274,6 +345,37 @@ class EvalConfig(_Section):
     --eval-split``), by label, e.g. ``shift: {split: test_shift}``."""
 
 
+#: The family of each task kind, as ``tasks.TASKS`` registers it (a test holds the two equal:
+#: the config cannot import the tasks, which import it).
+TASK_FAMILIES: dict[str, str] = {"ctc": "ocr", "autoregressive": "ocr", "classification": "cls"}
+
+#: Keys only one family's tasks read. Another family's config must leave them at their
+#: defaults, and ``Config.to_dict`` leaves them out, so a config.yaml lists what its run reads
+#: (and OCR configs dump, and hash, as they did before classification existed).
+FAMILY_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ocr": {
+        "data": ("height", "max_width", "charset", "preprocess", "augment"),
+        "task": ("decoder", "beam_width", "lm", "lm_alpha", "lm_beta", "max_length", "ctc_weight"),
+        "eval": ("sets",),
+    },
+    "cls": {
+        "data": ("classes", "channels", "transforms"),
+        "task": ("class_weights", "mixup", "cutmix"),
+        "optim": ("backbone_lr_multiplier",),
+    },
+}
+
+#: Defaults that differ by family, for the keys a config leaves out: classifiers read the
+#: embedded character set, decode images in loader workers instead of caching them, and keep
+#: the checkpoint with the best top-1 accuracy.
+FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "cls": {
+        "data": {"name": "synthetic_chars", "cache": False},
+        "trainer": {"monitor": "val/top1", "monitor_mode": "max"},
+    },
+}
+
+
 class Config(_Section):
     seed: int = 1234
     """Seeds Python, NumPy, torch and data rendering."""
@@ -287,8 +389,20 @@ class Config(_Section):
     eval: EvalConfig = EvalConfig()
     """What evaluating the trained run reports besides the chosen split."""
 
+    @property
+    def family(self) -> str:
+        """The task family: ``ocr`` or ``cls``."""
+        return TASK_FAMILIES[self.task.name]
+
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Every key the run reads (other families' keys left out), as plain data."""
+        unread = {
+            section: set(keys)
+            for family, sections in FAMILY_KEYS.items()
+            if family != self.family
+            for section, keys in sections.items()
+        }
+        return self.model_dump(mode="json", exclude=unread)  # type: ignore[arg-type]
 
 
 def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -355,16 +469,15 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
     from inkbench.models.registry import model_objective
 
     try:
-        cfg = Config.model_validate(raw)
+        cfg = Config.model_validate(with_family_defaults(raw))
     except pydantic.ValidationError as exc:
         raise InkbenchError(f"{source}: {format_validation_error(exc)}") from None
+    _check_family_keys(cfg, source)
     try:
         model_opts = MODELS.validate(
-            cfg.model.name, cfg.model.options, "model", PROVIDED_MODEL_ARGS
+            cfg.model.name, cfg.model.options, "model", PROVIDED_MODEL_ARGS, cfg.family
         )
-        data_opts = DATASETS.validate(
-            cfg.data.name, cfg.data.options, "data", PROVIDED_DATASET_ARGS
-        )
+        DATASETS.get(cfg.data.name, "data.name", cfg.family)
     except InkbenchError as exc:
         raise InkbenchError(f"{source}: {exc}") from None
     objective = model_objective(cfg.model.name)
@@ -373,6 +486,19 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
             f"{source}: task.name: model {cfg.model.name!r} trains with task {objective!r}, "
             f"got {cfg.task.name!r}"
         )
+    # Before the dataset's options: another family's dataset makes them all look wrong.
+    data_family = DATASETS.family(cfg.data.name)
+    if data_family != cfg.family:
+        raise InkbenchError(
+            f"{source}: data.name: dataset {cfg.data.name!r} is read by {data_family} tasks; "
+            f"task {cfg.task.name!r} reads one of: {', '.join(DATASETS.names(cfg.family))}"
+        )
+    try:
+        data_opts = DATASETS.validate(
+            cfg.data.name, cfg.data.options, "data", PROVIDED_DATASET_ARGS
+        )
+    except InkbenchError as exc:
+        raise InkbenchError(f"{source}: {exc}") from None
     for key, value in model_opts.items():
         setattr(cfg.model, key, value)
     for key, value in data_opts.items():
@@ -381,6 +507,34 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
         if eval_set.data:
             _check_set_data(cfg, eval_set.data, f"eval.sets.{label}.data", source)
     return cfg
+
+
+def with_family_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its task family's defaults (``FAMILY_DEFAULTS``) where it sets no value."""
+    task = raw.get("task")
+    family = TASK_FAMILIES.get(task.get("name", "")) if isinstance(task, dict) else None
+    out = dict(raw)
+    for section, defaults in FAMILY_DEFAULTS.get(family or "", {}).items():
+        given = out.get(section, {})
+        if isinstance(given, dict):  # anything else is pydantic's to refuse
+            out[section] = {**defaults, **given}
+    return out
+
+
+def _check_family_keys(cfg: Config, source: str) -> None:
+    """Refuse another task family's key set to anything but its default (``FAMILY_KEYS``)."""
+    for family, sections in FAMILY_KEYS.items():
+        if family == cfg.family:
+            continue
+        for name, keys in sections.items():
+            section = getattr(cfg, name)
+            for key in keys:
+                default = type(section).model_fields[key].get_default(call_default_factory=True)
+                if getattr(section, key) != default:
+                    raise InkbenchError(
+                        f"{source}: {name}.{key}: read by {family} tasks only, not by task "
+                        f"{cfg.task.name!r}; remove it"
+                    )
 
 
 def _check_set_data(cfg: Config, data: Mapping[str, Any], key: str, source: str) -> None:

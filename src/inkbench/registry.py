@@ -52,19 +52,24 @@ class Registry(Generic[T]):
     def families(self) -> list[str]:
         return sorted(set(self._families.values()))
 
-    def get(self, name: str, key: str | None = None) -> Callable[..., T]:
+    def get(self, name: str, key: str | None = None, family: str | None = None) -> Callable[..., T]:
+        """The builder of ``name``; an unknown name lists the choices (of ``family`` if given)."""
         if name not in self._builders:
             where = f"{key}: " if key else ""
-            raise InkbenchError(
-                f"{where}unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            )
+            choices = ", ".join(self.names(family))
+            raise InkbenchError(f"{where}unknown {self.kind} {name!r}; choose one of: {choices}")
         return self._builders[name]
 
     def build(self, name: str, **kwargs: Any) -> T:
         return self.get(name)(**kwargs)
 
     def validate(
-        self, name: str, options: Mapping[str, Any], prefix: str, provided: Iterable[str] = ()
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        prefix: str,
+        provided: Iterable[str] = (),
+        family: str | None = None,
     ) -> dict[str, Any]:
         """Type-check ``options`` against the builder's keyword arguments.
 
@@ -73,11 +78,12 @@ class Registry(Generic[T]):
             options: the user's options for it.
             prefix: dotted config path used in error messages (``model``).
             provided: arguments the caller passes itself; the user may not set them.
+            family: the family an unknown name's error lists the choices of.
 
         Returns:
             The options coerced to the declared types.
         """
-        builder = self.get(name, f"{prefix}.name")
+        builder = self.get(name, f"{prefix}.name", family)
         params = {
             p.name: p
             for p in inspect.signature(builder).parameters.values()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torchvision
 import yaml
 
 from inkbench.cli import main
@@ -71,3 +72,21 @@ def test_bad_options_are_one_error_line(
     code, out, err = run(capsys, "models", "list", *args)
     assert code == 2 and out == ""
     assert err == f"error: {message}\n"
+
+
+def test_the_cls_family_with_its_configs(capsys: pytest.CaptureFixture[str]) -> None:
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    code, out, _ = run(capsys, "models", "list", "--configs", str(configs), "--family", "cls",
+                       "--json")  # fmt: skip
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
+    assert sorted(rows) == MODELS.names("cls") and "crnn" not in rows
+    assert {r["task"] for r in rows.values()} == {"classification"}
+    assert str(configs / "cls" / "small_cnn.yaml") in rows["small_cnn"]["configs"]
+    # Classes left to the data are counted as torchvision counts them: 1000 classes, RGB.
+    assert rows["alexnet"]["configs"] == []
+    assert rows["alexnet"]["params"] == sum(
+        p.numel() for p in torchvision.models.alexnet().parameters()
+    )
+    small = MODELS.build("resnet18", num_classes=1000, in_channels=3, small_input=True)
+    assert rows["resnet18"]["params"] == sum(p.numel() for p in small.parameters())

@@ -67,7 +67,7 @@ def line_batch(texts: list[str]) -> LineBatch:
     return collate_lines(items)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", MODELS.names("ocr"))
 def test_forward_shape(name: str) -> None:
     task = tiny_task(name)
     model = task.model.eval()
@@ -84,7 +84,7 @@ def test_forward_shape(name: str) -> None:
         assert 1 <= free.shape[1] <= 48 // model.width_stride
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", MODELS.names("ocr"))
 def test_one_backward_reaches_every_parameter(name: str) -> None:
     task = tiny_task(name)
     loss = task.compute_loss(line_batch(TEXTS))
@@ -94,7 +94,7 @@ def test_one_backward_reaches_every_parameter(name: str) -> None:
     assert not missing
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", MODELS.names("ocr"))
 def test_overfits_one_batch(name: str) -> None:
     task = tiny_task(name)
     batch = line_batch(TEXTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import sys
 import time
 from pathlib import Path
@@ -89,9 +90,13 @@ def test_cpu_peak_memory_sees_a_known_allocation(freed_inside: bool) -> None:
     assert idle.peak is not None and idle.peak < 4 * MIB
 
     with PeakMemory(torch.device("cpu")) as memory:
-        block = torch.ones(64 * MIB // 4)  # float32, every page written so it is resident
+        # A fresh anonymous mapping: malloc could hand back pages an earlier test left
+        # resident, which are rightly not growth. Every page is written, so it is resident.
+        block = mmap.mmap(-1, 64 * MIB)
+        for offset in range(0, 64 * MIB, mmap.PAGESIZE):
+            block[offset] = 1
         if freed_inside:
             time.sleep(0.05)  # many 1 ms samples while the pages are resident
-            del block
+            block.close()
     assert memory.peak is not None
     assert 56 * MIB <= memory.peak < 72 * MIB

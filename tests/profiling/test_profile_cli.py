@@ -116,3 +116,21 @@ def test_bad_input_is_one_error_line(
 def test_import_inkbench_stays_cheap() -> None:
     code = "import sys, inkbench; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_classifier_names_and_configs(tmp_path: Path) -> None:
+    # torchvision's name stays torchvision's model; one only the registry has is built alike.
+    assert resolve_target("small_cnn")[1] == (1, 3, 224, 224)
+    config = tmp_path / "chars.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "task": {"name": "classification"},
+                "model": {"name": "resnet18", "small_input": True},
+                "data": {"transforms": {"size": 28}},
+            }
+        )
+    )
+    model, shape = resolve_target(str(config))
+    # The classes and channels of the config's data: 62 gray characters.
+    assert shape == (1, 1, 28, 28) and model.net.fc.out_features == 62

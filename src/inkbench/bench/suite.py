@@ -101,6 +101,11 @@ def suite_configs(
     configs = {name: load_config(folder / suite.models[name], overrides) for name in names}
     first_name, first = next(iter(configs.items()))
     for name, cfg in configs.items():
+        if cfg.family != "ocr":
+            raise InkbenchError(
+                f"{path}: models.{name}: task {cfg.task.name!r}; benchmarks compare OCR models "
+                "for now (a classification leaderboard is planned)"
+            )
         for key, value, expected in (
             ("seed", cfg.seed, first.seed),
             ("data.name", cfg.data.name, first.data.name),

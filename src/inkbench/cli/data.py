@@ -105,7 +105,8 @@ def data_stats(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Per-channel pixel mean and std of the training split (one pass, worker processes)."""
+    """Per-channel pixel mean and std of the training split (one pass, worker processes): line
+    images as resized, classification images after the eval transforms."""
     from inkbench.cli.yaml_edit import write_config_value
     from inkbench.config import load_config
     from inkbench.data.stats import pixel_stats
@@ -121,8 +122,9 @@ def data_stats(
         return
     console = Console(soft_wrap=True)
     mean, std = (", ".join(f"{v:.6f}" for v in stats[k]) for k in ("mean", "std"))
+    unit = "images" if "images" in stats else "lines"
     console.print(
-        f"mean [{mean}]  std [{std}]  ({stats['lines']} lines, {stats['pixels']} pixels)",
+        f"mean [{mean}]  std [{std}]  ({stats[unit]} {unit}, {stats['pixels']} pixels)",
         highlight=False,
     )
     if write:

@@ -31,13 +31,19 @@ def model_configs(configs_dir: Path) -> dict[str, list[Path]]:
     return found
 
 
+#: A classifier's size depends on the data's classes and channels; a config that leaves them to
+#: the data is counted as torchvision counts its models: 1000 classes (ImageNet), RGB.
+NOMINAL_CLASSES, NOMINAL_CHANNELS = 1000, 3
+
+
 def model_rows(configs_dir: Path, family: str | None) -> list[dict[str, Any]]:
     """One row per registered model; parameters counted as its first config builds it (the
-    registry's defaults with the default charset when no config trains it)."""
+    registry's defaults with the default charset when no config trains it; a classifier
+    whose config names no classes with ``NOMINAL_CLASSES`` and ``NOMINAL_CHANNELS``)."""
     from inkbench.config import load_config, validate_config
     from inkbench.models import MODELS
     from inkbench.models.registry import model_objective
-    from inkbench.tasks.recognition import build_model
+    from inkbench.tasks import build_model
 
     if family is not None and family not in MODELS.families():
         raise InkbenchError(
@@ -53,6 +59,9 @@ def model_rows(configs_dir: Path, family: str | None) -> list[dict[str, Any]]:
             cfg = load_config(paths[0])
         else:
             cfg = validate_config({"model": {"name": name}, "task": {"name": task}}, name)
+        if cfg.family == "cls":
+            cfg.data.classes = cfg.data.classes or [str(i) for i in range(NOMINAL_CLASSES)]
+            cfg.data.channels = cfg.data.channels or NOMINAL_CHANNELS  # type: ignore[assignment]
         params = sum(p.numel() for p in build_model(cfg).parameters())
         rows.append(
             {
@@ -79,7 +88,11 @@ def models_list(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every registered model: family, task, parameters and the configs that train it."""
+    """Every registered model: family, task, parameters and the configs that train it.
+
+    A classifier's parameters depend on its data's classes and channels: they are counted
+    with 1000 classes and RGB input (torchvision's counts) unless its config names them.
+    """
     if configs is not None and not configs.is_dir():
         raise InkbenchError(f"--configs {configs}: no such folder")
     rows = model_rows(configs or DEFAULT_CONFIGS, family)

@@ -105,7 +105,12 @@ def train(
     console = line_console()
     best = result.meta().get("best", {})
     console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")
-    if eval_split:
+    if eval_split and cfg.family == "cls":
+        from inkbench.cli.classification import print_accuracy
+        from inkbench.evaluation.classify import evaluate_classifier
+
+        print_accuracy(evaluate_classifier(result, eval_split))
+    elif eval_split:
         settings: list[tuple[str, dict | None]] = [("", None)]
         if decoding:
             settings.append((f" ({' '.join(decode or [])})", decoding))
@@ -142,11 +147,13 @@ def eval_command(
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's),
-    then on each extra set of the run's config (eval.sets; not with --data).
+    then on each extra set of the run's config (eval.sets; not with --data); top-1 and top-5
+    accuracy for a classifier.
 
     ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``
     and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
-    --no-sets.
+    --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "per_class",
+    "confusion"}``.
     """
     from inkbench.config import apply_overrides
     from inkbench.evaluation.evaluate import decoding_overrides, evaluate
@@ -160,6 +167,13 @@ def eval_command(
     if data and report:
         raise InkbenchError("--report describes the run's own dataset; drop --data")
     found = find_run(run, runs_dir)
+    if found.config().family == "cls":
+        from inkbench.cli.classification import eval_classifier, refuse_ocr_options
+
+        ocr_only = {"--decode": decode, "--data": data, "--report": report, "--no-sets": no_sets}
+        refuse_ocr_options(found, ocr_only)
+        eval_classifier(found, split, checkpoint, batch_size, as_json)
+        return
     if data:
         scores = evaluate(found, split, checkpoint, batch_size, decoding, apply_overrides({}, data))
     elif report:
@@ -187,19 +201,37 @@ def eval_command(
 
 def predict(
     run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
-    images: Annotated[list[Path], typer.Argument(help="Line image files.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files (text lines; any image for a classifier).")
+    ],
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     decode: Decode = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Classifiers: classes shown per image [5].")
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
-    """Transcribe line images with a trained run."""
+    """Transcribe line images with a trained run, or classify images with a classifier.
+
+    ``--json`` prints ``{"predictions": [{"image", "text"}]}``, for a classifier
+    ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``.
+    """
     from inkbench.evaluation.evaluate import Recognizer, decoding_overrides, read_line_image
     from inkbench.runs.store import find_run
 
+    found = find_run(run, runs_dir)
+    if found.config().family == "cls":
+        from inkbench.cli.classification import predict_classifier, refuse_ocr_options
+
+        refuse_ocr_options(found, {"--decode": decode})
+        predict_classifier(found, images, checkpoint, 5 if top_k is None else top_k, as_json)
+        return
+    if top_k is not None:
+        raise InkbenchError(f"--top-k: used with classifiers only; {found.name} is an OCR run")
     decoding = decoding_overrides(decode or [])
     arrays = [read_line_image(p) for p in images]
-    recognizer = Recognizer.from_run(find_run(run, runs_dir), checkpoint, decoding=decoding)
+    recognizer = Recognizer.from_run(found, checkpoint, decoding=decoding)
     texts = recognizer.transcribe(arrays)
     if as_json:
         print_json(

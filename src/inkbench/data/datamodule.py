@@ -10,12 +10,18 @@ from inkbench.data.charset import Charset
 from inkbench.data.datasets import DATASETS
 from inkbench.data.lines import EncodedLines, line_loader
 from inkbench.data.subset import LineSubset
+from inkbench.errors import InkbenchError
 
 SPLITS = ("train", "val", "test")
 
 
 def build_split(cfg: Config, split: str) -> EncodedLines:
     """One split of the configured dataset, ready for a DataLoader (not yet cached)."""
+    if cfg.family != "ocr":
+        raise InkbenchError(
+            f"data.name: {cfg.data.name} is an image classification dataset; this reads line "
+            "datasets only (for now)"
+        )
     charset = Charset(cfg.data.charset)
     lines = DATASETS.build(
         cfg.data.name,

@@ -1,4 +1,5 @@
-"""Dataset registry: every source of line images returns (uint8 grayscale HxW, text)."""
+"""Dataset registry: a line dataset (family ``ocr``) returns (uint8 grayscale HxW, text) items,
+an image dataset (family ``cls``) an ``ImageDataset`` of labelled images."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from inkbench.data.images.dataset import ImageDataset
 from inkbench.registry import Registry
 
 
@@ -23,7 +25,8 @@ class LineDataset(Protocol):
     def source(self, index: int) -> str: ...
 
 
-DATASETS: Registry[LineDataset] = Registry("dataset")
+DATASETS: Registry[LineDataset | ImageDataset] = Registry("dataset")
 
-# Arguments every builder receives from the framework; a config may not set them.
+# Arguments the framework passes to builders (line datasets take all four, image datasets the
+# first two); a config may not set them.
 PROVIDED_DATASET_ARGS = ("split", "seed", "charset", "height")

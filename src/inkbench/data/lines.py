@@ -109,6 +109,9 @@ class LineBatch:
     target_lengths: torch.Tensor
     texts: list[str]
 
+    def __len__(self) -> int:
+        return len(self.texts)
+
 
 def collate_lines(items: list[tuple[torch.Tensor, list[int], str]]) -> LineBatch:
     images, labels, texts = zip(*items, strict=True)

@@ -1,4 +1,6 @@
-"""Per-channel pixel mean and std of the training split, in one pass over worker processes.
+"""Per-channel pixel mean and std of the training split, in one pass over worker processes:
+line images as the model reads them (resized, before normalization), or classification images
+after the eval transforms.
 
 Each worker reduces a chunk of lines to (count, mean, M2) in float64; the chunks are merged
 with the pairwise update of Chan, Golub and LeVeque (1979), which stays exact where the
@@ -16,7 +18,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from inkbench.config import Config
 from inkbench.data.datamodule import build_split
-from inkbench.data.lines import EncodedLines, line_to_tensor
+from inkbench.data.images.datamodule import (
+    ImageItems,
+    image_items,
+    load_dataset,
+    with_data_facts,
+)
+from inkbench.data.lines import EncodedLines
 
 
 @dataclass
@@ -51,9 +59,10 @@ class Moments:
 
 
 class _ChunkMoments(Dataset):
-    """Item k: the moments of lines [k * chunk, (k + 1) * chunk) as the model sees them."""
+    """Item k: the moments of items [k * chunk, (k + 1) * chunk) as the model sees them (the
+    image tensor a split's item starts with, not normalized, not augmented)."""
 
-    def __init__(self, lines: EncodedLines, chunk: int) -> None:
+    def __init__(self, lines: EncodedLines | ImageItems, chunk: int) -> None:
         self.lines = lines
         self.chunk = chunk
 
@@ -62,7 +71,7 @@ class _ChunkMoments(Dataset):
 
     def __getitem__(self, k: int) -> Moments:
         stop = min(len(self.lines), (k + 1) * self.chunk)
-        images = [line_to_tensor(self.lines.load(i)[0]) for i in range(k * self.chunk, stop)]
+        images = [self.lines[i][0] for i in range(k * self.chunk, stop)]
         pixels = torch.cat([im.flatten(1) for im in images], dim=1)  # (C, pixels in chunk)
         return Moments.of(pixels.double().numpy())
 
@@ -72,11 +81,18 @@ def _identity(item: Moments) -> Moments:
 
 
 def pixel_stats(cfg: Config, chunk: int = 64) -> dict[str, list[float] | int]:
-    """Mean and std per channel of the training images (resized, unpadded, not augmented).
+    """Mean and std per channel of the training images (resized, unpadded, not augmented),
+    and how many ``lines`` (OCR) or ``images`` (classification) and pixels they have.
 
-    Lines are rendered or read in ``cfg.data.num_workers`` processes, ``chunk`` lines per task.
+    Items are rendered or read in ``cfg.data.num_workers`` processes, ``chunk`` per task.
     """
-    lines = build_split(cfg, "train")
+    if cfg.family == "cls":
+        dataset = load_dataset(cfg, "train")
+        lines: EncodedLines | ImageItems = image_items(
+            with_data_facts(cfg, dataset), "train", dataset, train=False
+        )
+    else:
+        lines = build_split(cfg, "train")
     loader = DataLoader(
         _ChunkMoments(lines, chunk),
         batch_size=None,
@@ -89,6 +105,6 @@ def pixel_stats(cfg: Config, chunk: int = 64) -> dict[str, list[float] | int]:
     return {
         "mean": total.mean.tolist(),
         "std": total.std.tolist(),
-        "lines": len(lines),
+        "images" if cfg.family == "cls" else "lines": len(lines),
         "pixels": total.count,
     }

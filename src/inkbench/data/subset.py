@@ -1,4 +1,4 @@
-"""A fixed random subset of a line dataset (``data.subset``), for quick experiments."""
+"""A fixed random subset of a dataset (``data.subset``), for quick experiments."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ from inkbench.data.datasets import LineDataset
 from inkbench.errors import InkbenchError
 
 
+def subset_indices(count: int, size: int, seed: int, noun: str = "lines") -> list[int]:
+    """``size`` of the indices ``0..count-1`` drawn from ``seed``, in increasing order (a subset
+    reads its source in order, fonts or files, like the full split does)."""
+    if size > count:
+        raise InkbenchError(f"data.subset: {size} is more than the {count} training {noun}")
+    generator = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(count, generator=generator)[:size].tolist())
+
+
 class LineSubset:
     """``size`` lines of ``lines`` drawn once from ``seed``: the same lines every epoch.
 
@@ -16,11 +25,7 @@ class LineSubset:
     """
 
     def __init__(self, lines: LineDataset, size: int, seed: int) -> None:
-        if size > len(lines):
-            raise InkbenchError(f"data.subset: {size} is more than the {len(lines)} training lines")
-        generator = torch.Generator().manual_seed(seed)
-        # Sorted: the subset reads its source in order (fonts, files) like the full split does.
-        self.indices = sorted(torch.randperm(len(lines), generator=generator)[:size].tolist())
+        self.indices = subset_indices(len(lines), size, seed)
         self.lines = lines
 
     def __len__(self) -> int:

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from inkbench.config import Config, data_with, parse_override, validate_config
 from inkbench.data.charset import Charset
 from inkbench.data.datamodule import build_split
+from inkbench.data.images.files import read_image
 from inkbench.data.lines import (
     EncodedLines,
     LineBatch,
@@ -83,6 +83,8 @@ class Recognizer:
         path = run.checkpoints / f"{checkpoint}.ckpt"
         state = load_checkpoint(path)
         cfg = checkpoint_config(state, str(path))
+        if cfg.family != "ocr":
+            raise InkbenchError(f"{path}: a {cfg.task.name} run, not a line recognizer")
         if decoding:
             cfg = with_decoding(cfg, decoding)
         task = build_task(cfg)
@@ -216,10 +218,5 @@ def error_rates(predictions: Sequence[LinePrediction]) -> dict[str, float | int]
 
 
 def read_line_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
-    except FileNotFoundError:
-        raise InkbenchError(f"{path}: image not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InkbenchError(f"{path}: not a readable image ({exc})") from None
+    """A line image file as uint8 grayscale; an unreadable or missing file is an error."""
+    return np.asarray(read_image(path, "L"))

@@ -8,12 +8,14 @@ from inkbench.registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model")
 
-# Arguments the task passes from the data (number of classes, image height); configs may not.
-PROVIDED_MODEL_ARGS = ("num_classes", "input_height")
+# Arguments the task passes from the data (number of classes; line height for OCR models,
+# image channels for classifiers); configs may not set them.
+PROVIDED_MODEL_ARGS = ("num_classes", "input_height", "in_channels")
 
 
 def model_objective(name: str) -> str:
-    """The task a registered model trains with (``ctc`` or ``autoregressive``).
+    """The task a registered model trains with (``ctc``, ``autoregressive`` or
+    ``classification``).
 
     Read from the ``objective`` of the class its builder is annotated to return, so a
     config pairing a model with the wrong task fails before anything is built.
@@ -23,6 +25,7 @@ def model_objective(name: str) -> str:
     if objective is None:
         raise TypeError(
             f"model builder {name!r} must be annotated to return a subclass of "
-            "inkbench.models.ocr.base.CTCRecognizer or Seq2SeqRecognizer"
+            "inkbench.models.ocr.base.CTCRecognizer or Seq2SeqRecognizer, or of "
+            "inkbench.models.cls.base.ImageClassifier"
         )
     return str(objective)

@@ -32,12 +32,17 @@ def parse_dims(text: str, option: str, separator: str, example: str) -> tuple[in
 
 def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     """A model and its default input shape from a registry or torchvision model name, a
-    config file or a run folder."""
+    config file or a run folder.
+
+    A torchvision name (resnet18) is torchvision's model as published, even where the registry
+    has a classifier of that name; a registry classifier torchvision lacks (small_cnn) is built
+    for 1000 classes and RGB input like them.
+    """
     import torchvision
 
     from inkbench.models import MODELS
 
-    if target in MODELS.names():
+    if target in MODELS.names("ocr"):
         from inkbench.data.charset import DEFAULT_CHARS, Charset
 
         classes = len(Charset(DEFAULT_CHARS))
@@ -45,13 +50,20 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     if target in torchvision.models.list_models(module=torchvision.models):
         options = _TORCHVISION_OPTIONS.get(target, {})
         return torchvision.models.get_model(target, weights=None, **options), IMAGE_INPUT
+    if target in MODELS.names("cls"):
+        return MODELS.build(target, num_classes=1000, in_channels=IMAGE_INPUT[1]), IMAGE_INPUT
     path = Path(target)
     if path.is_dir() or path.is_file():
         from inkbench.config import load_config
         from inkbench.runs.store import Run
-        from inkbench.tasks.recognition import build_model
+        from inkbench.tasks import build_model
 
         cfg = Run(path).config() if path.is_dir() else load_config(path)
+        if cfg.family == "cls":
+            from inkbench.data.images.datamodule import resolve_data
+
+            cfg, size = resolve_data(cfg), cfg.data.transforms.size
+            return build_model(cfg), (1, cfg.data.channels or 3, size, size)
         return build_model(cfg), (1, 1, cfg.data.height, OCR_INPUT[-1])
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         raise InkbenchError(f"{target}: no such config file or run folder")

@@ -15,10 +15,12 @@ from matplotlib.figure import Figure
 
 from inkbench.files import write_atomic
 
-# One figure per quantity: (file stem, title, columns, log-scale y).
+# One figure per quantity: (file stem, title, columns, log-scale y). A run gets the figures
+# of the columns its metrics.csv has: error rates for OCR, accuracy for classification.
 FIGURES = (
     ("loss", "Loss", ("train/loss", "val/loss"), True),
     ("cer", "Error rate", ("val/cer", "val/wer"), False),
+    ("accuracy", "Accuracy", ("val/top1", "val/top5"), False),
     ("lr", "Learning rate", ("lr",), True),
 )
 
@@ -32,11 +34,16 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
 
 
 def plot_metrics(csv_path: Path, out_dir: Path) -> list[Path]:
-    """Write loss.png, cer.png and lr.png (per epoch) into ``out_dir``; returns the files."""
+    """Write loss.png, lr.png and cer.png or accuracy.png (per epoch) into ``out_dir``, the
+    figures whose columns metrics.csv has; returns the files."""
     rows = read_metrics(csv_path)
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        header = set(next(csv.reader(handle), []))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, title, columns, log_y in FIGURES:
+        if not header & set(columns):
+            continue
         fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
         for column in columns:
             points = [

@@ -8,13 +8,35 @@ from torch import nn
 
 from inkbench.config import Config
 from inkbench.tasks.autoregressive import AutoregressiveRecognition
+from inkbench.tasks.base import Task
+from inkbench.tasks.classification import ImageClassification
 from inkbench.tasks.recognition import CTCRecognition, RecognitionTask
 from inkbench.tasks.registry import TASKS
 
 
-def build_task(cfg: Config, model: nn.Module | None = None) -> RecognitionTask:
+def task_class(cfg: Config) -> type[Task]:
+    return cast(type[Task], TASKS.get(cfg.task.name, "task.name"))
+
+
+def build_task(cfg: Config, model: nn.Module | None = None) -> Task:
     """The task of ``cfg.task.name`` around ``model`` (built from ``cfg.model`` if None)."""
-    return cast(RecognitionTask, TASKS.get(cfg.task.name, "task.name")(cfg, model))
+    return task_class(cfg)(cfg, model)
 
 
-__all__ = ["TASKS", "AutoregressiveRecognition", "CTCRecognition", "RecognitionTask", "build_task"]
+def build_model(cfg: Config) -> nn.Module:
+    """The model ``cfg`` trains, as its task builds it (OCR: for the charset and line height;
+    classification: for the classes and channels)."""
+    return task_class(cfg).new_model(cfg)
+
+
+__all__ = [
+    "TASKS",
+    "AutoregressiveRecognition",
+    "CTCRecognition",
+    "ImageClassification",
+    "RecognitionTask",
+    "Task",
+    "build_model",
+    "build_task",
+    "task_class",
+]

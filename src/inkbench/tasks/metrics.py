@@ -1,8 +1,9 @@
-"""Character and word error rates from Levenshtein distance (rapidfuzz, C++).
+"""Metrics of the tasks: character and word error rates, classification accuracy.
 
-torchmetrics' CharErrorRate computes edit distances in pure Python; rapidfuzz is orders of
-magnitude faster, so the metric below wraps it in a torchmetrics ``Metric`` for
-accumulation and distributed sync.
+Error rates come from Levenshtein distance (rapidfuzz, C++): torchmetrics' CharErrorRate
+computes edit distances in pure Python and rapidfuzz is orders of magnitude faster, so it is
+wrapped in a torchmetrics ``Metric`` for accumulation and distributed sync. Accuracy and the
+confusion matrix are torchmetrics' own.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 from rapidfuzz.distance import Levenshtein
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 
 def edit_counts(preds: Sequence[str], targets: Sequence[str]) -> tuple[int, int, int, int]:
@@ -63,3 +65,17 @@ class ErrorRates(Metric):
             "cer": self.char_edits.float() / self.char_total.clamp(min=1),
             "wer": self.word_edits.float() / self.word_total.clamp(min=1),
         }
+
+
+def classification_metrics(num_classes: int, detailed: bool = False) -> MetricCollection:
+    """Top-1 and top-5 accuracy (share of images whose class is among the k highest scores);
+    ``detailed`` adds the accuracy of each class and the confusion matrix (row: true class)."""
+    metrics: dict[str, Metric] = {
+        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+        # With fewer than five classes every class is in the top five: top_k = num_classes.
+        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+    }
+    if detailed:
+        metrics["per_class"] = MulticlassAccuracy(num_classes, average=None)
+        metrics["confusion"] = MulticlassConfusionMatrix(num_classes)
+    return MetricCollection(metrics)

@@ -1,36 +1,30 @@
-"""Line recognition: the LightningModule base every task shares, and the CTC task.
+"""Line recognition: the base both recognition tasks share, and the CTC task.
 
-The model is injected (built by registry name); everything needed to rebuild it for
-inference is stored in the checkpoint under ``"inkbench"`` as plain data, so checkpoints
-load with ``torch.load(..., weights_only=True)``.
+The model is injected (built by registry name); the charset travels with the config in the
+checkpoint (``tasks.base.Task``).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchvision.transforms import v2
 
-from inkbench.config import Config, OptimConfig
+from inkbench.config import Config
 from inkbench.data.augment import build_augment
 from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.errors import InkbenchError
 from inkbench.models import MODELS
-from inkbench.models.layers import onednn_unsafe_convs
+from inkbench.tasks.base import Task
 from inkbench.tasks.metrics import ErrorRates
 from inkbench.tasks.registry import TASKS
-from inkbench.tasks.schedules import build_schedule
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -41,15 +35,6 @@ def build_model(cfg: Config) -> nn.Module:
         input_height=cfg.data.height,
         **cfg.model.options,
     )
-
-
-def build_optimizer(params: Any, optim: OptimConfig) -> torch.optim.Optimizer:
-    if optim.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay
-        )
-    cls = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
-    return cls(params, lr=optim.lr, weight_decay=optim.weight_decay)
 
 
 def line_ctc_loss(
@@ -67,30 +52,20 @@ def line_ctc_loss(
     )
 
 
-class RecognitionTask(L.LightningModule):
-    """What every line recognition task shares: steps, metrics, optimizer, schedule, checkpoints.
+class RecognitionTask(Task):
+    """What every line recognition task shares: steps, metrics, the LM, the charset.
 
     A task says how images become model outputs (``infer``), outputs a loss (``loss``)
     and outputs text (``decode``); ``CTCRecognition`` and
     ``inkbench.tasks.autoregressive.AutoregressiveRecognition`` are the two.
     """
 
+    val_metrics: ClassVar[tuple[str, ...]] = ("val/loss", "val/cer", "val/wer")
+    unit: ClassVar[str] = "lines"
+
     def __init__(self, cfg: Config, model: nn.Module | None = None) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg, model if model is not None else build_model(cfg))
         self.charset = Charset(cfg.data.charset)
-        model = model if model is not None else build_model(cfg)
-        # NHWC weights: oneDNN on CPU (and cuDNN under AMP) run convolutions faster in this
-        # layout, with the same results; `benchmarks/train_step_speed.py` measures the gain.
-        self.model = model.to(memory_format=torch.channels_last)
-        unsafe = onednn_unsafe_convs(model)
-        if unsafe:
-            warnings.warn(
-                f"model {cfg.model.name}: strided 1x1 convolutions with under 16 input channels "
-                f"({', '.join(unsafe)}) get hung or wrong weight gradients from oneDNN on CPU in "
-                "channels-last; build them as inkbench.models.layers.StridedPointwiseConv",
-                stacklevel=2,
-            )
         norm = cfg.data.normalize
         # On the padded batch, so padding stays blank paper after normalization.
         self.normalize = v2.Normalize(norm.mean, norm.std) if norm else nn.Identity()
@@ -98,6 +73,11 @@ class RecognitionTask(L.LightningModule):
         self.val_rates = ErrorRates()
         self.test_rates = ErrorRates()
         self.lm = self._load_lm() if cfg.task.lm is not None else None
+
+    @classmethod
+    def new_model(cls, cfg: Config) -> nn.Module:
+        """The model ``cfg`` names, built for its charset and line height."""
+        return build_model(cfg)
 
     @staticmethod
     def num_classes(charset: Charset) -> int:
@@ -137,11 +117,6 @@ class RecognitionTask(L.LightningModule):
         """Text of each line, with the configured decoder."""
         raise NotImplementedError
 
-    def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
-        """Arguments of ``self.model(...)`` that compute what a training step on ``batch``
-        computes: ``EpochLog`` counts the FLOPs of that call for MFU."""
-        raise NotImplementedError
-
     def transcribe(self, images: torch.Tensor, widths: torch.Tensor) -> list[str]:
         return self.decode(self.infer(images, widths))
 
@@ -179,43 +154,8 @@ class RecognitionTask(L.LightningModule):
             self.log(f"test/{name}", value)
         self.test_rates.reset()
 
-    def configure_optimizers(self) -> Any:
-        optim = self.cfg.optim
-        optimizer = build_optimizer(self.parameters(), optim)
-        total = int(self.trainer.estimated_stepping_batches) if optim.scheduler != "none" else 0
-        schedule = build_schedule(optimizer, self.cfg, total)
-        if schedule is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
-
-    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
-        if isinstance(scheduler, ReduceLROnPlateau):
-            return  # stepped in on_validation_end
-        super().lr_scheduler_step(scheduler, metric)
-
-    def on_validation_end(self) -> None:
-        # Lightning steps ReduceLROnPlateau after the end-of-epoch checkpoints, so a resumed run
-        # would miss that step; here it steps once the epoch's validation metrics exist.
-        if self.trainer.state.fn != TrainerFn.FITTING or self.trainer.sanity_checking:
-            return
-        metrics = self.trainer.callback_metrics
-        for config in self.trainer.lr_scheduler_configs:
-            if isinstance(config.scheduler, ReduceLROnPlateau):
-                if config.monitor not in metrics:
-                    raise InkbenchError(
-                        f"optim.plateau.monitor: {config.monitor!r} is not logged; "
-                        f"logged metrics: {', '.join(sorted(metrics))}"
-                    )
-                config.scheduler.step(metrics[config.monitor])
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Plain data only: enough to rebuild model, charset and preprocessing for inference.
-        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items() if v.numel() == 1}
-        checkpoint["inkbench"] = {
-            "config": self.cfg.to_dict(),
-            "charset": self.charset.to_dict(),
-            "metrics": metrics,
-        }
+    def checkpoint_data(self) -> dict[str, Any]:
+        return {"charset": self.charset.to_dict()}
 
 
 @TASKS.register("ctc", family="ocr")

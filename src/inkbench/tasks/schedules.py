@@ -49,8 +49,10 @@ def build_schedule(
         )
         return {"scheduler": scheduler, "interval": "epoch"}
     if optim.scheduler == "onecycle":
+        # Each parameter group peaks at its own lr (a backbone may train slower than the head).
+        peaks = [group["lr"] for group in optimizer.param_groups]
         scheduler = OneCycleLR(
-            optimizer, max_lr=optim.lr, total_steps=total_steps, pct_start=optim.warmup_fraction
+            optimizer, max_lr=peaks, total_steps=total_steps, pct_start=optim.warmup_fraction
         )
     else:
         warmup = max(1, int(total_steps * optim.warmup_fraction))

@@ -17,19 +17,21 @@ from inkbench.console import line_console
 from inkbench.profiling import TrainingFlops, peak_flops
 from inkbench.runs.plots import plot_metrics
 
-EPOCH_COLUMNS = (
-    "epoch",
-    "step",
-    "train/loss",
-    "val/loss",
-    "val/cer",
-    "val/wer",
-    "lr",
-    "epoch_time_s",
-    "train_lines_per_s",
-    "train_flops_per_s",
-    "mfu",
-)
+
+def epoch_columns(val_metrics: tuple[str, ...], unit: str) -> tuple[str, ...]:
+    """metrics.csv's columns for a task logging ``val_metrics`` about batches of ``unit``."""
+    return (
+        "epoch",
+        "step",
+        "train/loss",
+        *val_metrics,
+        "lr",
+        "epoch_time_s",
+        f"train_{unit}_per_s",
+        "train_flops_per_s",
+        "mfu",
+    )
+
 
 #: Share of an epoch's training time that counting new batch shapes may add at its end.
 FLOP_COUNT_BUDGET = 0.005
@@ -73,9 +75,11 @@ class StepSeed(L.Callback):
 class EpochLog(L.Callback):
     """One metrics.csv row per epoch, fresh plots, and a plain progress line.
 
-    Throughput (lines/s, FLOP/s, MFU) is over the epoch's training time: the validation that
-    Lightning runs inside the epoch is left out. FLOPs are the model's forward + backward on
-    each batch as trained (``TrainingFlops``), counted after the epoch's clock has stopped.
+    The task names its validation metrics and the unit of its batches (``val_metrics``,
+    ``unit``: lines or images), which make the columns. Throughput (items/s, FLOP/s, MFU) is
+    over the epoch's training time: the validation that Lightning runs inside the epoch is
+    left out. FLOPs are the model's forward + backward on each batch as trained
+    (``TrainingFlops``), counted after the epoch's clock has stopped.
     """
 
     def __init__(
@@ -88,8 +92,10 @@ class EpochLog(L.Callback):
         self._start = 0.0
         self._validation_start = 0.0
         self._validation_s = 0.0
-        self._lines = 0
+        self._items = 0  # items (lines, images) trained this epoch
         self._loss_sum = 0.0
+        self._val_metrics: tuple[str, ...] = ()
+        self._unit = "lines"
         self._flops: TrainingFlops | None = None  # None once counting failed
         self._peak = 0.0
         self._validated = -1  # the last epoch whose validation finished
@@ -97,7 +103,12 @@ class EpochLog(L.Callback):
         self.batch_flops: list[int] = []
         """FLOPs charged to each training batch of the last epoch."""
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return epoch_columns(self._val_metrics, self._unit)
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._val_metrics, self._unit = pl_module.val_metrics, pl_module.unit
         # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
         if self.csv_path.exists():
             with self.csv_path.open(encoding="utf-8", newline="") as handle:
@@ -122,7 +133,7 @@ class EpochLog(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
         self._validation_s = 0.0
-        self._lines = 0
+        self._items = 0
         self._loss_sum = 0.0
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -139,7 +150,7 @@ class EpochLog(L.Callback):
         # A callback that ends the run after validating (a sweep's pruner raises there) skips
         # on_train_epoch_end: the validated epoch still gets its row, the reason it stopped.
         epoch = trainer.current_epoch
-        if self._validated == epoch and self._logged != epoch and self._lines:
+        if self._validated == epoch and self._logged != epoch and self._items:
             self.on_train_epoch_end(trainer, pl_module)
 
     def on_train_batch_end(
@@ -147,8 +158,8 @@ class EpochLog(L.Callback):
     ) -> None:
         # Averaged here rather than read from Lightning's epoch aggregate, which a resumed
         # run restores with the previous epoch's batches still in it.
-        self._lines += len(batch.texts)
-        self._loss_sum += float(outputs["loss"]) * len(batch.texts)
+        self._items += len(batch)
+        self._loss_sum += float(outputs["loss"]) * len(batch)
         if self._flops is not None:
             try:
                 self._flops.add(pl_module.model_inputs(outputs["batch"]))
@@ -160,8 +171,8 @@ class EpochLog(L.Callback):
             elapsed = time.perf_counter() - self._start
             self.console.print(
                 f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {i + 1}/{total}  "
-                f"mean loss {self._loss_sum / self._lines:.4f}  "
-                f"{self._lines / elapsed:.0f} lines/s",
+                f"mean loss {self._loss_sum / self._items:.4f}  "
+                f"{self._items / elapsed:.0f} {self._unit}/s",
                 highlight=False,
             )
 
@@ -171,15 +182,16 @@ class EpochLog(L.Callback):
         metrics = trainer.callback_metrics
         self._logged = trainer.current_epoch
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        if self._lines:
-            row["train/loss"] = f"{self._loss_sum / self._lines:.6g}"
-        for key in ("val/loss", "val/cer", "val/wer"):
+        if self._items:
+            row["train/loss"] = f"{self._loss_sum / self._items:.6g}"
+        for key in self._val_metrics:
             if key in metrics:
                 row[key] = f"{float(metrics[key]):.6g}"
         row["lr"] = f"{trainer.optimizers[0].param_groups[0]['lr']:.6g}"
         row["epoch_time_s"] = f"{elapsed:.2f}"
         throughput = self._throughput(training_s)
-        row["train_lines_per_s"] = f"{throughput['train/lines_per_s']:.1f}"
+        rate = f"{self._unit}_per_s"
+        row[f"train_{rate}"] = f"{throughput[f'train/{rate}']:.1f}"
         if "train/mfu" in throughput:
             row["train_flops_per_s"] = f"{throughput['train/flops_per_s']:.4g}"
             row["mfu"] = f"{throughput['train/mfu']:.4g}"
@@ -191,15 +203,16 @@ class EpochLog(L.Callback):
                 rows = list(csv.DictReader(handle))
         self._write([*rows, row])
         plot_metrics(self.csv_path, self.plot_dir)
-        shown = "  ".join(f"{k} {row[k]}" for k in EPOCH_COLUMNS[2:7] if k in row)
+        # train/loss, the validation metrics and lr: the columns before the timing ones.
+        shown = "  ".join(f"{k} {row[k]}" for k in self.columns[2:-4] if k in row)
         self.console.print(
             f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {shown}  {elapsed:.1f}s",
             highlight=False,
         )
 
     def _throughput(self, training_s: float) -> dict[str, float]:
-        """Lines/s, and FLOP/s and MFU while counting works (this counts new batch shapes)."""
-        throughput = {"train/lines_per_s": self._lines / training_s}
+        """Items/s, and FLOP/s and MFU while counting works (this counts new batch shapes)."""
+        throughput = {f"train/{self._unit}_per_s": self._items / training_s}
         if self._flops is None:
             return throughput
         try:
@@ -213,7 +226,7 @@ class EpochLog(L.Callback):
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         with self.csv_path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 

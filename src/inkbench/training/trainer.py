@@ -18,12 +18,13 @@ from rich.console import Console
 
 from inkbench.config import Config
 from inkbench.console import line_console
-from inkbench.data.datamodule import LineDataModule
+from inkbench.data.modules import build_datamodule
 from inkbench.errors import InkbenchError
 from inkbench.runs.checkpoints import AtomicCheckpointIO
 from inkbench.runs.compare import diff_configs, flatten
 from inkbench.runs.store import Run, create_run
 from inkbench.tasks import build_task
+from inkbench.tasks.base import parameter_counts
 from inkbench.training.callbacks import EpochLog, MinLRStop, StepSeed
 from inkbench.training.precision import resolve_precision
 
@@ -126,6 +127,16 @@ def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
             "supported yet, set trainer.devices=1"
         )
     return trainer
+
+
+def parameters_line(counts: dict[str, int]) -> str:
+    """``parameters: 5,130 trainable, 11,176,512 frozen (0.05% trains)``: a run that trains
+    only part of its model says so at its start."""
+    total = counts["trainable"] + counts["frozen"]
+    line = f"parameters: {counts['trainable']:,} trainable, {counts['frozen']:,} frozen"
+    if counts["frozen"]:
+        line += f" (only {counts['trainable'] / max(total, 1):.2%} of the model trains)"
+    return line
 
 
 def check_resume_config(cfg: Config, run: Run) -> None:
@@ -235,8 +246,9 @@ def train(
     new_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     seed_everything(cfg.seed, workers=True, verbose=False)
     # Load the data before the run folder exists: a bad dataset leaves nothing behind.
-    datamodule = LineDataModule(cfg)
+    datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
+    cfg = datamodule.cfg  # with what only the data says (a classifier's classes and channels)
     # The task too (model options, LM file), seeded so the initial weights depend on the seed.
     seed_everything(cfg.seed, workers=True, verbose=False)
     task = build_task(cfg)
@@ -252,6 +264,12 @@ def train(
             raise InkbenchError(f"{ckpt_path}: no last checkpoint to resume from")
         run.update_meta(status="running", resumed=[*run.meta().get("resumed", []), argv])
     console.print(f"run folder: {run.path}", highlight=False)
+    notes = task.setup_notes()
+    parameters = parameter_counts(task.model)
+    run.update_meta(parameters=parameters, **notes)
+    console.print(parameters_line(parameters), highlight=False)
+    for note in notes.values():
+        console.print(note, highlight=False)
     try:
         seed_everything(cfg.seed, workers=True, verbose=False)
         torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)

@@ -67,6 +67,14 @@ def constant_lr(cfg: Config) -> Config:
     return cfg
 
 
+def require_ocr(cfg: Config, tool: str) -> None:
+    """These tools batch lines: a classification config is refused by name, not by a crash."""
+    if cfg.family != "ocr":
+        raise InkbenchError(
+            f"{tool}: task {cfg.task.name!r} is not supported yet (OCR configs only)"
+        )
+
+
 def train_lines(cfg: Config) -> EncodedLines:
     """The training split, cached in memory (the tools below iterate it many times)."""
     lines = build_split(cfg, "train")
@@ -98,6 +106,7 @@ class LRFinding:
 
 def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100) -> LRFinding:
     """Lightning's lr range test: ``steps`` batches, the lr rising from ``min_lr`` to ``max_lr``."""
+    require_ocr(cfg, "tune lr")
     if not 0 < min_lr < max_lr:
         raise InkbenchError(f"--min-lr {min_lr} / --max-lr {max_lr}: expected 0 < min < max")
     cfg = constant_lr(cfg)  # the sweep sets the lr itself, step by step
@@ -229,6 +238,7 @@ def find_batch_size(
     this search only returns a size whose trial completed. On CPU an exhausted memory often
     ends the process instead of raising, so the limit matters there.
     """
+    require_ocr(cfg, "tune batch-size")
     if not 1 <= start <= max_batch_size:
         raise InkbenchError(f"--start {start}: expected 1 <= start <= --max-batch-size")
     cfg = constant_lr(cfg)
@@ -372,6 +382,7 @@ def check_overfit(
     run when a model "does not learn". Augmentation is off and the learning rate constant
     (``optim.lr``); ``model`` replaces the configured one (tests, notebooks).
     """
+    require_ocr(cfg, "check overfit")
     if batches < 1 or steps < 1 or threshold <= 0:
         raise InkbenchError("check overfit: expected --batches >= 1, --steps >= 1, --threshold > 0")
     cfg = constant_lr(cfg)

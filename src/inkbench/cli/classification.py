@@ -1,0 +1,77 @@
+"""What `train --eval-split`, `eval` and `predict` print for a classification run (the commands
+themselves are in ``cli/train.py``, which hands a classifier's run over to these)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inkbench.cli.common import print_json
+from inkbench.console import line_console
+from inkbench.errors import InkbenchError
+
+if TYPE_CHECKING:
+    from inkbench.runs.store import Run
+
+#: Classes listed after the accuracy line, lowest accuracy first.
+HARDEST_SHOWN = 5
+
+
+def refuse_ocr_options(run: Run, options: dict[str, Any]) -> None:
+    """An error naming the first OCR-only option given for a classification run."""
+    for flag, value in options.items():
+        if value:
+            raise InkbenchError(f"{flag}: used with OCR runs only; {run.name} is a classifier")
+
+
+def accuracy_line(scores: dict[str, Any]) -> str:
+    return (
+        f"{scores['split']}: top-1 {scores['top1']:.4f}  top-5 {scores['top5']:.4f}  "
+        f"n {scores['n']}  run {scores['run']}"
+    )
+
+
+def print_accuracy(scores: dict[str, Any]) -> None:
+    """The accuracy line and the classes the model gets wrong most often."""
+    console = line_console()
+    console.print(accuracy_line(scores))
+    hardest = sorted(scores["per_class"].items(), key=lambda item: item[1])[:HARDEST_SHOWN]
+    if hardest and hardest[0][1] < 1:
+        shown = ", ".join(f"{name} {acc:.2f}" for name, acc in hardest)
+        console.print(f"lowest per-class accuracy: {shown}")
+
+
+def eval_classifier(
+    run: Run, split: str, checkpoint: str, batch_size: int | None, as_json: bool
+) -> None:
+    """``inkbench eval`` of a classification run: ``--json`` prints ``{"top1", "top5", "n",
+    "split", "run", "per_class", "confusion"}``."""
+    from inkbench.evaluation.classify import evaluate_classifier
+
+    scores = evaluate_classifier(run, split, checkpoint, batch_size)
+    if as_json:
+        print_json(scores)
+    else:
+        print_accuracy(scores)
+
+
+def predict_classifier(
+    run: Run, images: list[Path], checkpoint: str, top_k: int, as_json: bool
+) -> None:
+    """``inkbench predict`` with a classification run: the top classes of each image."""
+    from inkbench.evaluation.classify import predict_files
+
+    if top_k < 1:
+        raise InkbenchError(f"--top-k: expected 1 or more, got {top_k}")
+    found = predict_files(run, images, top_k, checkpoint)
+    if as_json:
+        predictions = [
+            {"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}
+            for path, top in zip(images, found, strict=True)
+        ]
+        print_json({"predictions": predictions})
+        return
+    for path, top in zip(images, found, strict=True):
+        shown = "  ".join(f"{c} {p:.3f}" for c, p in top)
+        sys.stdout.write(f"{path}\t{shown}\n")

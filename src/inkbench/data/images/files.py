@@ -1,0 +1,156 @@
+"""Images read from files (``image_folder`` and ``csv``): decoding, the check that every file
+decodes before a run starts, and the split of a flat list of files by a stable hash.
+
+The check decodes every file once, in ``data.num_workers`` processes, before the run folder
+exists: a truncated JPEG found in epoch 7 would leave a failed run, and one found at start is
+an ``error:`` line naming it (or, with ``skip_corrupt``, a skipped file and a note).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+from inkbench.console import line_console
+from inkbench.data.images.dataset import ImageDataset
+from inkbench.data.synth.text import split_of
+from inkbench.errors import InkbenchError
+
+_SPLIT_SALT = b"image files"
+
+
+def read_image(path: Path, mode: str | None = None) -> Image.Image:
+    """The decoded image at ``path`` (converted to ``mode`` if given); an unreadable or missing
+    file is an error naming it."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert(mode) if mode and image.mode != mode else image.copy()
+    except FileNotFoundError:
+        raise InkbenchError(f"{path}: image not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # PIL raises all four for damaged files (SyntaxError: broken PNG chunks).
+        raise InkbenchError(f"{path}: not a readable image ({exc})") from None
+
+
+class ImageFiles(ImageDataset):
+    """Image files with their labels; files are decoded as they are (``data.channels``, RGB
+    by default for files, decides the mode the model reads).
+
+    Args:
+        classes: class names.
+        paths: one file per item.
+        labels: the label of each file.
+        skip_corrupt: ``verified`` drops unreadable files (noting them) instead of failing.
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        paths: Sequence[Path],
+        labels: Sequence[int],
+        skip_corrupt: bool = False,
+    ) -> None:
+        super().__init__(classes, np.asarray(labels), "RGB")
+        self.paths = list(paths)
+        self.skip_corrupt = skip_corrupt
+
+    def image(self, index: int) -> Image.Image:
+        return read_image(self.paths[index])
+
+    def source(self, index: int) -> str:
+        return str(self.paths[index])
+
+    def verified(self, num_workers: int, where: str) -> ImageFiles:
+        """These files, every one decoded once: the readable ones, or an error naming the first
+        unreadable one (``skip_corrupt``: a note on stderr instead). ``where`` names the split."""
+        loader = DataLoader(
+            _Probe(self.paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
+        )
+        problems = [(i, error) for i, error in enumerate(loader) if error is not None]
+        if not problems:
+            return self
+        if not self.skip_corrupt:
+            raise InkbenchError(f"{problems[0][1]} (data.skip_corrupt: true skips such files)")
+        line_console(stderr=True).print(
+            f"{where}: skipped {len(problems)} unreadable image(s), e.g. {problems[0][1]}"
+        )
+        bad = {i for i, _ in problems}
+        kept = [i for i in range(len(self)) if i not in bad]
+        return ImageFiles(
+            self.classes,
+            [self.paths[i] for i in kept],
+            self.labels[kept].tolist(),
+            self.skip_corrupt,
+        )
+
+
+class _Probe(Dataset):
+    """Item i: None if file i decodes, else the error message."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> str | None:
+        try:
+            read_image(self.paths[index])
+        except InkbenchError as exc:
+            return str(exc)
+        return None
+
+
+def _identity(item: str | None) -> str | None:
+    return item
+
+
+def hash_split(
+    items: Sequence[tuple[str, Path, str]], split: str, where: str
+) -> list[tuple[Path, str]]:
+    """The ``(path, class)`` items that belong to ``split``, by a stable hash of each item's key
+    (its path relative to the dataset; about 80/10/10): adding files never moves another file
+    to another split, and the split does not depend on the run's seed.
+
+    Every class must be able to train and be tested: one image is an error, and so is a class
+    whose images all hash outside train. ``where`` names the dataset in errors.
+    """
+    counts = Counter(label for _, _, label in items)
+    single = sorted(label for label, n in counts.items() if n == 1)
+    if single:
+        raise InkbenchError(
+            f"{where}: class {single[0]!r} has 1 image; a class needs 2 or more to be split "
+            "between training and testing"
+        )
+    chosen: list[tuple[Path, str]] = []
+    trained: set[str] = set()
+    for key, path, label in items:
+        owner = split_of(key, _SPLIT_SALT)
+        if owner == "train":
+            trained.add(label)
+        if owner == split:
+            chosen.append((path, label))
+    untrained = sorted(set(counts) - trained)
+    if untrained:
+        label = untrained[0]
+        raise InkbenchError(
+            f"{where}: none of the {counts[label]} images of class {label!r} falls in the "
+            "train split (files are split by a hash of their path); add images of it"
+        )
+    return chosen
+
+
+def labelled_files(
+    items: Sequence[tuple[Path, str]], classes: Sequence[str], skip_corrupt: bool
+) -> ImageFiles:
+    """``(path, class name)`` items as ImageFiles over ``classes``."""
+    index = {name: i for i, name in enumerate(classes)}
+    return ImageFiles(
+        classes, [p for p, _ in items], [index[label] for _, label in items], skip_corrupt
+    )
