@@ -11,7 +11,19 @@ import sys
 
 import typer
 
-from inkbench.cli import bench, check, data, lm, models, profile, runs, sweep, train, tune
+from inkbench.cli import (
+    bench,
+    check,
+    data,
+    features,
+    lm,
+    models,
+    profile,
+    runs,
+    sweep,
+    train,
+    tune,
+)
 from inkbench.errors import InkbenchError
 
 app = typer.Typer(
@@ -23,6 +35,7 @@ app = typer.Typer(
 app.command(context_settings={"allow_interspersed_args": True})(train.train)
 app.command("eval")(train.eval_command)
 app.command()(train.predict)
+app.command()(features.features)
 app.command()(profile.profile)
 app.command()(sweep.sweep)
 app.command(context_settings={"allow_interspersed_args": True})(bench.bench)
