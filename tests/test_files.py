@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,12 @@ def test_an_error_inside_the_block_keeps_the_old_file(tmp_path: Path) -> None:
         handle.write(b"half")
         raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    # mkstemp's private 0600 would hide run folders from the colleagues a umask lets read them.
+    write_atomic(tmp_path / "a.txt", b"x")
+    (tmp_path / "b.txt").write_bytes(b"x")
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == stat.S_IMODE(
+        (tmp_path / "b.txt").stat().st_mode
+    )

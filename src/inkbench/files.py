@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _process_umask() -> int:
+    # Read once at import, while no other thread can create a file under the zeroed mask.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new content to: a temporary file in the same folder,
@@ -21,6 +31,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     half a file. For writers that stream (``numpy.savez``) rather than hand over bytes."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp makes the file private (0600); the renamed file gets what open() would give.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
