@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from inkbench.runs.store import Run
 
 WORDS = ["ab", "ba", "abc", "cab", "bca", "a b", "cc", "acb"]
 
@@ -115,13 +119,16 @@ def write_image_folder(root: Path, per_class: int, seed: int = 0) -> Path:
     return root
 
 
-@pytest.fixture
-def image_folder(tmp_path: Path) -> Path:
+def write_image_splits(root: Path) -> Path:
     """train/val/test folders of shapes in the ImageFolder layout (12/4/4 images per class)."""
-    root = tmp_path / "shapes"
     for i, (split, n) in enumerate((("train", 12), ("val", 4), ("test", 4))):
         write_image_folder(root / split, n, seed=i)
     return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return write_image_splits(tmp_path / "shapes")
 
 
 def tiny_cls_config(data_path: Path, **trainer: object) -> dict:
@@ -153,3 +160,14 @@ def tiny_cls_config_file(tmp_path: Path, image_folder: Path) -> Path:
     path = tmp_path / "tinycls.yaml"
     path.write_text(yaml.safe_dump(tiny_cls_config(image_folder)), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def cls_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``tiny_cls_config`` trained on the shapes folder (about 3 s), once per test module."""
+    from inkbench.config import validate_config
+    from inkbench.training.trainer import train
+
+    root = tmp_path_factory.mktemp("cls-run")
+    cfg = validate_config(tiny_cls_config(write_image_splits(root / "shapes")), "tinycls")
+    return train(cfg, root / "runs", name="shapes", argv=[])

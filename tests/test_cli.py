@@ -152,6 +152,9 @@ def test_train_eval_predict_list(
     code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs, "--json")
     (listed,) = json.loads(out)["runs"]
     assert listed["status"] == "completed" and listed["name"].endswith("-cli")
+    code, out, err = run_cli(capsys, "eval", "cli", "--tta", "flip", "--runs-dir", runs)
+    assert (code, out) == (2, "")
+    assert err == f"error: --tta: used with classifiers only; {listed['name']} is an OCR run\n"
 
     code, _, err = run_cli(
         capsys, "train", str(tiny_config_file), "--resume", "cli", "--runs-dir", runs

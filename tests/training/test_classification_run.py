@@ -99,7 +99,7 @@ def test_two_epochs_make_a_complete_run_that_eval_and_predict_read(
         assert sum(t["probability"] for t in top) <= 1 + 1e-6
 
     for args, flag in ((("eval", "shapes", "--decode", "decoder=beam"), "--decode"),
-                       (("eval", "shapes", "--report"), "--report"),
+                       (("eval", "shapes", "--no-sets"), "--no-sets"),
                        (("predict", "shapes", str(images[0]), "--decode", "decoder=beam"),
                         "--decode")):  # fmt: skip
         code, out, err = run_cli(capsys, *args, "--runs-dir", str(runs))

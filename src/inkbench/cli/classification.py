@@ -26,8 +26,9 @@ def refuse_ocr_options(run: Run, options: dict[str, Any]) -> None:
 
 
 def accuracy_line(scores: dict[str, Any]) -> str:
+    tta = f" (tta {scores['tta']})" if scores["tta"] != "none" else ""
     return (
-        f"{scores['split']}: top-1 {scores['top1']:.4f}  top-5 {scores['top5']:.4f}  "
+        f"{scores['split']}{tta}: top-1 {scores['top1']:.4f}  top-5 {scores['top5']:.4f}  "
         f"n {scores['n']}  run {scores['run']}"
     )
 
@@ -43,17 +44,30 @@ def print_accuracy(scores: dict[str, Any]) -> None:
 
 
 def eval_classifier(
-    run: Run, split: str, checkpoint: str, batch_size: int | None, as_json: bool
+    run: Run,
+    split: str,
+    checkpoint: str,
+    batch_size: int | None,
+    tta: str,
+    report: bool,
+    as_json: bool,
 ) -> None:
     """``inkbench eval`` of a classification run: ``--json`` prints ``{"top1", "top5", "n",
-    "split", "run", "per_class", "confusion"}``."""
-    from inkbench.evaluation.classify import evaluate_classifier
+    "split", "run", "tta", "per_class", "confusion"}``, plus ``"report"`` with ``--report``."""
+    if report:
+        from inkbench.evaluation.reports.classification import report_classifier
 
-    scores = evaluate_classifier(run, split, checkpoint, batch_size)
+        scores = report_classifier(run, split, checkpoint, batch_size, tta)
+    else:
+        from inkbench.evaluation.classify import evaluate_classifier
+
+        scores = evaluate_classifier(run, split, checkpoint, batch_size, tta)
     if as_json:
         print_json(scores)
-    else:
-        print_accuracy(scores)
+        return
+    print_accuracy(scores)
+    if report:
+        line_console().print(f"report: {scores['report']}")
 
 
 def predict_classifier(

@@ -143,6 +143,15 @@ def eval_command(
     decode: Decode = None,
     data: DataOption = None,
     no_sets: NoSets = False,
+    tta: Annotated[
+        str | None,
+        typer.Option(
+            "--tta",
+            help="Classifiers: test-time augmentation, each image's class probabilities "
+            "averaged over its views: none, flip (the image and its mirror), five_crop (the "
+            "corners and centre of a larger resize), ten_crop (those and their mirrors) [none].",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -152,15 +161,18 @@ def eval_command(
 
     ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``
     and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
-    --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "per_class",
-    "confusion"}``.
+    --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "tta", "per_class",
+    "confusion"}`` (and ``"report"``).
     """
     from inkbench.config import apply_overrides
+    from inkbench.data.images.transforms import check_tta
     from inkbench.evaluation.evaluate import decoding_overrides, evaluate
     from inkbench.evaluation.sets import evaluate_sets
     from inkbench.runs.store import find_run
 
     check_split(split)
+    if tta is not None:
+        check_tta(tta, "--tta")
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     decoding = decoding_overrides(decode or [])
@@ -170,10 +182,12 @@ def eval_command(
     if found.config().family == "cls":
         from inkbench.cli.classification import eval_classifier, refuse_ocr_options
 
-        ocr_only = {"--decode": decode, "--data": data, "--report": report, "--no-sets": no_sets}
+        ocr_only = {"--decode": decode, "--data": data, "--no-sets": no_sets}
         refuse_ocr_options(found, ocr_only)
-        eval_classifier(found, split, checkpoint, batch_size, as_json)
+        eval_classifier(found, split, checkpoint, batch_size, tta or "none", report, as_json)
         return
+    if tta is not None:
+        raise InkbenchError(f"--tta: used with classifiers only; {found.name} is an OCR run")
     if data:
         scores = evaluate(found, split, checkpoint, batch_size, decoding, apply_overrides({}, data))
     elif report:

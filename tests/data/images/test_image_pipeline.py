@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from conftest import SHAPES, tiny_cls_config, write_image_folder
 from inkbench.config import TransformsConfig, validate_config
 from inkbench.data.images.datamodule import ImageDataModule, image_loader
-from inkbench.data.images.transforms import image_transform
+from inkbench.data.images.transforms import check_tta, image_transform, tta_transform
 from inkbench.errors import InkbenchError
 
 
@@ -43,6 +44,28 @@ def test_training_steps_are_random_and_eval_ones_are_not() -> None:
     flipped = image_transform(TransformsConfig(size=8, hflip=1.0), True)
     ramp = Image.fromarray(np.tile(np.arange(0, 256, 32, dtype=np.uint8), (8, 1)))
     assert torch.equal(flipped(ramp), evaluate_of(ramp).flip(-1))
+
+
+def test_tta_views_are_the_eval_image_its_mirror_and_torchvisions_crops() -> None:
+    ramp = Image.fromarray(np.tile(np.arange(0, 250, 10, dtype=np.uint8), (20, 1)))  # 25 x 20
+    flip = tta_transform(TransformsConfig(size=8), "flip")(ramp)
+    assert flip.shape == (2, 1, 8, 8) and type(flip) is torch.Tensor
+    assert torch.equal(flip[0], evaluate_of(ramp)) and torch.equal(flip[1], flip[0].flip(-1))
+    # At 0.875 or less the central crop is the eval image: AlexNet's 10 crops, 224 of 256.
+    spec = TransformsConfig(size=8, center_crop_fraction=0.5)
+    ten = tta_transform(spec, "ten_crop")(ramp)
+    assert ten.shape == (10, 1, 8, 8)
+    assert torch.equal(ten[4], image_transform(spec, False)(ramp))
+    # TenCrop five-crops the mirrored image: the mirrors of the five crops, left and right swapped.
+    assert torch.equal(ten[5:], ten[[1, 0, 3, 2, 4]].flip(-1))
+    five = tta_transform(spec, "five_crop")(ramp)
+    assert torch.equal(five, ten[:5]) and not torch.equal(five[0], five[1])  # left, right
+    # With the whole image in eval (fraction 1), the crops come from a resize by 1 / 0.875.
+    wide = tta_transform(TransformsConfig(size=8), "five_crop")(ramp)
+    corner = v2.functional.resize(v2.functional.to_image(ramp), 9)[..., :8, :8]
+    assert torch.equal(wide[0], v2.functional.to_dtype(corner, torch.float32, scale=True))
+    with pytest.raises(InkbenchError, match=r"^--tta: expected one of none, flip, five_crop"):
+        check_tta("mirror", "--tta")
 
 
 def evaluate_of(image: Image.Image) -> torch.Tensor:

@@ -56,3 +56,14 @@ def test_bad_arrays(true: list[int], pred: list[int], message: str) -> None:
     images = np.zeros((2, 8, 8), np.uint8)
     with pytest.raises(ValueError, match=re.escape(message)):
         ClassificationReport(images, np.array(true), np.array(pred), NAMES)
+
+
+def test_confidences_order_the_mistakes_and_images_may_be_only_the_gallerys() -> None:
+    confidence = np.array([0.9, 0.8, 0.6, 0.5, 0.7, 0.4])  # mistakes: 2 (0.6) and 4 (0.7)
+    images = {4: np.zeros((8, 8), np.uint8), 2: np.zeros((8, 8), np.uint8)}
+    report = ClassificationReport(images, np.array(TRUE), np.array(PRED), NAMES, confidence)
+    assert report.misclassified().tolist() == [4, 2] and report.gallery().tolist() == [4, 2]
+    text = report.markdown("Toy", "report")
+    assert text.index("| 4 | `one` | `two` | 0.7000 | - |") < text.index("| 2 | `zero` |")
+    with pytest.raises(ValueError, match=re.escape("no image of misclassified item(s) [2]")):
+        ClassificationReport({4: images[4]}, np.array(TRUE), np.array(PRED), NAMES, confidence)

@@ -9,7 +9,7 @@ run was resumed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import lightning as L
@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from inkbench.config import Config
 from inkbench.data.datasets import DATASETS
@@ -107,7 +106,7 @@ class ImageItems(Dataset):
         labels: label of every image of ``dataset``, as an index into the run's classes.
         indices: the images of ``dataset`` this split reads (``data.subset``: some).
         mode: PIL mode of the run's channels (``L`` or ``RGB``).
-        transform: PIL image -> tensor.
+        transform: PIL image -> tensor (the views of test-time augmentation: (V, C, S, S)).
         seed: seed of the random transforms (None: deterministic ones).
     """
 
@@ -117,7 +116,7 @@ class ImageItems(Dataset):
         labels: np.ndarray,
         indices: list[int],
         mode: str,
-        transform: v2.Compose,
+        transform: Callable[[Image.Image], torch.Tensor],
         seed: int | None,
     ) -> None:
         self.dataset, self.labels, self.indices = dataset, labels[indices], indices
@@ -192,10 +191,14 @@ def image_items(cfg: Config, split: str, dataset: ImageDataset, train: bool) -> 
     return ImageItems(dataset, labels, indices, mode, transform, cfg.seed if train else None)
 
 
-def load_image_split(cfg: Config, split: str) -> ImageItems:
-    """One split of a run's dataset for evaluation: eval transforms, in memory or not as
-    ``data.cache`` says."""
+def load_image_split(
+    cfg: Config, split: str, transform: Callable[[Image.Image], torch.Tensor] | None = None
+) -> ImageItems:
+    """One split of a run's dataset for evaluation, in memory or not as ``data.cache`` says:
+    eval transforms, or ``transform`` (test-time augmentation's views)."""
     items = image_items(cfg, split, load_dataset(cfg, split), train=False)
+    if transform is not None:
+        items.transform = transform
     if cfg.data.cache:
         items.fill_cache(cfg.data.num_workers)
     return items
