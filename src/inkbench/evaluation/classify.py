@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from inkbench.config import Config
-from inkbench.data.images.datamodule import image_loader, load_image_split
+from inkbench.data.images.datamodule import ImageItems, image_loader, load_image_split
 from inkbench.data.images.files import read_image
 from inkbench.data.images.transforms import image_transform
 from inkbench.errors import InkbenchError
@@ -84,14 +84,12 @@ def predict_files(
     return Classifier.from_run(run, checkpoint).top_classes(images, k)
 
 
-def evaluate_classifier(
-    run: Run, split: str = "test", checkpoint: str = "best", batch_size: int | None = None
+def split_accuracy(
+    classifier: Classifier, items: ImageItems, batch_size: int | None = None
 ) -> dict[str, Any]:
-    """Top-1 and top-5 accuracy of a run's checkpoint on one split of its dataset, with the
-    accuracy of each class the split has and the confusion matrix (row: true class)."""
-    classifier = Classifier.from_run(run, checkpoint)
+    """Top-1 and top-5 accuracy of ``classifier`` on a loaded split, with the accuracy of each
+    class the split has and the confusion matrix (row: true class)."""
     cfg = classifier.cfg
-    items = load_image_split(cfg, split)
     loader = image_loader(
         items, batch_size or cfg.data.batch_size, False, cfg.seed, cfg.data.num_workers
     )
@@ -105,8 +103,6 @@ def evaluate_classifier(
         "top1": float(result["top1"]),
         "top5": float(result["top5"]),
         "n": len(items),
-        "split": split,
-        "run": str(run.path),
         "per_class": {
             name: float(acc)
             for name, acc, seen in zip(
@@ -116,3 +112,14 @@ def evaluate_classifier(
         },
         "confusion": confusion.tolist(),
     }
+
+
+def evaluate_classifier(
+    run: Run, split: str = "test", checkpoint: str = "best", batch_size: int | None = None
+) -> dict[str, Any]:
+    """``split_accuracy`` of a run's checkpoint on one split of its dataset."""
+    classifier = Classifier.from_run(run, checkpoint)
+    items = load_image_split(classifier.cfg, split)
+    scores = split_accuracy(classifier, items, batch_size)
+    head = {key: scores.pop(key) for key in ("top1", "top5", "n")}
+    return {**head, "split": split, "run": str(run.path), **scores}
