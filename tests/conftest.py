@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,3 +173,26 @@ def cls_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("cls-run")
     cfg = validate_config(tiny_cls_config(write_image_splits(root / "shapes")), "tinycls")
     return train(cfg, root / "runs", name="shapes", argv=[])
+
+
+#: Images in the train and t10k parts of ``write_fashion``'s files.
+FASHION_TRAIN, FASHION_TEST = 50, 20
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Magic 0 0 8 ndim, big-endian sizes, the bytes; gzipped when the name ends in .gz."""
+    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data += array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def write_fashion(root: Path, packed: bool = True) -> Path:
+    """Fashion-MNIST's four IDX files in ``root``: image i of a part is filled with its index
+    (train) or 200 + index (test), label i % 10."""
+    root.mkdir(parents=True)
+    suffix = ".gz" if packed else ""
+    for part, count, base in (("train", FASHION_TRAIN, 0), ("t10k", FASHION_TEST, 200)):
+        images = np.stack([np.full((28, 28), base + i) for i in range(count)])
+        write_idx(root / f"{part}-images-idx3-ubyte{suffix}", images)
+        write_idx(root / f"{part}-labels-idx1-ubyte{suffix}", np.arange(count) % 10)
+    return root

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import tiny_config, write_folder
-from inkbench.bench.leaderboard import markdown, transfer_columns, write_leaderboard
+from inkbench.bench.leaderboard import markdown, write_leaderboard
+from inkbench.bench.ocr import ocr_board, transfer_columns
 from inkbench.bench.runner import config_hash
 from inkbench.bench.suite import load_suite, suite_configs
 from inkbench.cli import main
@@ -107,11 +108,11 @@ def test_a_row_measured_before_a_set_existed_renders_an_empty_cell(tmp_path: Pat
         row("old", 0.2, digits_cer=0.25, digits_wer=0.5),
     ]
     assert transfer_columns(rows) == ["shift_cer", "shift_wer", "digits_cer", "digits_wer"]
-    table = markdown(rows, "header", ["shift", "digits"])
+    table = markdown(rows, "header", ocr_board(rows))
     assert "| CER | WER | shift CER | digits CER |" in table
     assert "| new | greedy | 10.00 % | 20.00 % | 30.00 % | 20.00 % |" in table
     assert "| old | greedy | 20.00 % | 40.00 % |  | 25.00 % |" in table
-    write_leaderboard(tmp_path, rows, {"header": "header"})
+    write_leaderboard(tmp_path, rows, {"header": "header"}, ocr_board(rows))
     with (tmp_path / "leaderboard.csv").open(encoding="utf-8") as handle:
         old = next(r for r in csv.DictReader(handle) if r["name"] == "old")
     assert old["shift_cer"] == "" and old["digits_cer"] == "0.25"

@@ -1,10 +1,16 @@
-"""Leaderboard files of a benchmark: markdown, CSV, JSON and a CER-vs-compute Pareto plot."""
+"""Leaderboard files of a benchmark: markdown, CSV, JSON and an accuracy-vs-compute Pareto plot.
+
+What a family's rows hold, how they rank and which columns the files show is its ``Board``
+(``bench/ocr.py``, ``bench/cls.py``); the files are written the same way for every family.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +21,46 @@ import matplotlib.pyplot as plt
 
 from inkbench.files import write_atomic
 
-#: Columns of every row, in the order of leaderboard.csv.
-COLUMNS = (
-    "name",
-    "model",
-    "decoder",
-    "cer",
-    "wer",
-    "params",
-    "macs",
-    "flops",
-    "flops_width",
-    "latency_ms",
-    "lines_per_s",
-    "train_seconds",
-    "epochs",
-    "precision",
-    "test_lines",
-    "lm_alpha",
-    "lm_beta",
-    "config_hash",
-    "run",
-)
+Row = dict[str, Any]
 
 
-def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows by test CER, best first (ties: fewer FLOPs first)."""
-    return sorted(rows, key=lambda r: (r["cer"], r["flops"]))
+@dataclass(frozen=True)
+class Column:
+    """One column of the markdown table."""
+
+    heading: str
+    cell: Callable[[Row], str]
+    numeric: bool = True
+    """Right-aligned."""
 
 
-def transfer_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """``<label>_cer`` / ``<label>_wer`` columns of the extra test sets, in first-seen order."""
-    seen: dict[str, None] = {}
-    for row in rows:
-        for key in row:
-            if key not in COLUMNS and key.endswith(("_cer", "_wer")):
-                seen[key] = None
-    return list(seen)
+@dataclass(frozen=True)
+class Board:
+    """How one task family's rows are ranked, tabulated and plotted."""
+
+    fields: tuple[str, ...]
+    """Columns of leaderboard.csv, in order."""
+    table: tuple[Column, ...]
+    """Columns of leaderboard.md."""
+    rank: Callable[[Row], Any]
+    """Sort key of a row, best first."""
+    metric: str
+    """The row's accuracy or error (0-1), the Pareto plot's y axis in %."""
+    metric_label: str
+    higher_is_better: bool
+    axes: tuple[tuple[str, str], ...]
+    """Pareto plot x axes (log scale): (row key, axis label) each."""
+    point: Callable[[Row], str]
+    """Label of a model's point on the plot."""
 
 
-def _fmt(value: Any) -> str:
+def ranked(rows: list[Row], board: Board) -> list[Row]:
+    """Rows best first, by the board's rank."""
+    return sorted(rows, key=board.rank)
+
+
+def fmt(value: Any) -> str:
+    """A CSV cell: empty for None, floats to 4 significant digits."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -62,75 +68,53 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A 0-1 rate as ``12.34 %``; empty for None (a row measured before a column existed)."""
     return "" if value is None else f"{100 * value:.2f} %"
 
 
-def markdown(rows: list[dict[str, Any]], header: str, transfer_labels: list[str]) -> str:
+def markdown(rows: list[Row], header: str, board: Board) -> str:
     """The leaderboard table as markdown, with the machine and command above it."""
-    heads = ["model", "decoder", "CER", "WER"]
-    heads += [f"{label} CER" for label in transfer_labels]
-    heads += [
-        "params",
-        "MFLOPs/line",
-        "latency ms (b=1)",
-        "lines/s (b=32)",
-        "train s",
-        "precision",
-        "config",
-    ]
-    lines = ["```", header, "```", "", "| " + " | ".join(heads) + " |"]
-    lines.append("|" + "---|" * 2 + "---:|" * (len(heads) - 3) + "---|")
-    for r in ranked(rows):
-        cells = [r["name"], r["decoder"], f"{100 * r['cer']:.2f} %", f"{100 * r['wer']:.2f} %"]
-        # A row measured before a set was added to the suite has an empty cell for it.
-        cells += [_percent(r.get(f"{label}_cer")) for label in transfer_labels]
-        cells += [
-            f"{r['params']:,}",
-            f"{r['flops'] / 1e6:,.1f}",
-            f"{r['latency_ms']:.1f}",
-            f"{r['lines_per_s']:.0f}",
-            f"{r['train_seconds']:.0f}",
-            _fmt(r["precision"]),
-            f"`{r['config_hash']}`",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = ["```", header, "```", "", "| " + " | ".join(c.heading for c in board.table) + " |"]
+    lines.append("|" + "".join("---:|" if c.numeric else "---|" for c in board.table))
+    for row in ranked(rows, board):
+        lines.append("| " + " | ".join(c.cell(row) for c in board.table) + " |")
     return "\n".join(lines) + "\n"
 
 
-def pareto_plot(rows: list[dict[str, Any]]) -> bytes:
-    """CER against FLOPs per line and against latency: one labelled point per model (its
-    best decoder), the Pareto front joined by a line."""
-    best: dict[str, dict[str, Any]] = {}
-    for row in ranked(rows):
+def pareto_plot(rows: list[Row], board: Board) -> bytes:
+    """The metric against each of the board's compute axes: one labelled point per model (its
+    best row), the Pareto front joined by a line."""
+    best: dict[str, Row] = {}
+    for row in ranked(rows, board):
         best.setdefault(row["name"], row)
     colors = {name: f"C{i % 10}" for i, name in enumerate(best)}  # one color per model
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
-    for ax, key, label in (
-        (axes[0], "flops", "FLOPs per line (median-width test line)"),
-        (axes[1], "latency_ms", "latency per line, batch 1 (ms)"),
-    ):
-        points = sorted(((r[key], 100 * r["cer"], r) for r in best.values()), key=lambda p: p[:2])
+    sign = -1 if board.higher_is_better else 1  # the front minimizes sign * metric
+    fig, axes = plt.subplots(
+        1, len(board.axes), figsize=(5.5 * len(board.axes), 4.2), dpi=100, squeeze=False
+    )
+    for ax, (key, label) in zip(axes[0], board.axes, strict=True):
+        points = sorted(
+            ((r[key], 100 * r[board.metric], r) for r in best.values()),
+            key=lambda p: (p[0], sign * p[1]),
+        )
         front, lowest = [], float("inf")
         for x, y, _ in points:
-            if y < lowest:
+            if sign * y < lowest:
                 front.append((x, y))
-                lowest = y
+                lowest = sign * y
         ax.plot(*zip(*front, strict=True), color="0.7", zorder=1)
         for x, y, row in points:
             ax.scatter([x], [y], color=colors[row["name"]], zorder=2)
             ax.annotate(
-                f"{row['name']} ({row['decoder']})",
-                (x, y),
-                textcoords="offset points",
-                xytext=(5, 4),
-                fontsize=8,
+                board.point(row), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8
             )
         ax.set_xscale("log")
         ax.set_xlabel(label)
-        ax.set_ylabel("test CER (%)")
+        ax.set_ylabel(f"{board.metric_label} (%)")
         ax.grid(True, alpha=0.3)
-    fig.suptitle("Error rate against compute (lower left is better)")
+    corner = "upper left" if board.higher_is_better else "lower left"
+    fig.suptitle(f"{board.metric_label} against compute ({corner} is better)")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -138,22 +122,20 @@ def pareto_plot(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def write_leaderboard(folder: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+def write_leaderboard(folder: Path, rows: list[Row], info: dict[str, Any], board: Board) -> None:
     """leaderboard.md/.csv/.json and pareto.png in ``folder``, each written atomically.
 
     ``info`` (command, machine, suite...) heads the JSON object; ``info["header"]`` is the
     text printed above the markdown table.
     """
-    labels = [c.removesuffix("_cer") for c in transfer_columns(rows) if c.endswith("_cer")]
-    columns = [*COLUMNS[:5], *transfer_columns(rows), *COLUMNS[5:]]
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: _fmt(v) for k, v in r.items()} for r in ranked(rows))
-    write_atomic(folder / "leaderboard.csv", text.getvalue().encode())
-    document = {**info, "models": ranked(rows)}
-    write_atomic(folder / "leaderboard.json", (json.dumps(document, indent=2) + "\n").encode())
-    write_atomic(
-        folder / "leaderboard.md", markdown(rows, str(info["header"]), labels).encode("utf-8")
+    writer = csv.DictWriter(
+        text, fieldnames=list(board.fields), extrasaction="ignore", lineterminator="\n"
     )
-    write_atomic(folder / "pareto.png", pareto_plot(rows))
+    writer.writeheader()
+    writer.writerows({k: fmt(v) for k, v in r.items()} for r in ranked(rows, board))
+    write_atomic(folder / "leaderboard.csv", text.getvalue().encode())
+    document = {**info, "models": ranked(rows, board)}
+    write_atomic(folder / "leaderboard.json", (json.dumps(document, indent=2) + "\n").encode())
+    write_atomic(folder / "leaderboard.md", markdown(rows, str(info["header"]), board).encode())
+    write_atomic(folder / "pareto.png", pareto_plot(rows, board))

@@ -1,4 +1,5 @@
-"""`inkbench bench SUITE`: train and rank the reference models; writes a leaderboard."""
+"""`inkbench bench SUITE`: train and rank the reference models (``ocr``: the recognizers,
+``cls``: the classifiers); writes a leaderboard."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ SUITES_DIR = Path("configs/bench")
 
 
 def resolve_suite(suite: str) -> Path:
-    """A suite file, or the name of one in configs/bench/ (``ocr``)."""
+    """A suite file, or the name of one in configs/bench/ (``ocr``, ``cls``)."""
     path = Path(suite)
     if path.is_file():
         return path
@@ -31,7 +32,7 @@ def resolve_suite(suite: str) -> Path:
 
 
 def bench(
-    suite: Annotated[str, typer.Argument(help="Suite name in configs/bench/ (ocr) or file.")],
+    suite: Annotated[str, typer.Argument(help="Suite name in configs/bench/ (ocr, cls) or file.")],
     overrides: Annotated[
         list[str] | None,
         typer.Argument(help="KEY=VALUE set in every model's config, after the suite's own."),
@@ -54,8 +55,8 @@ def bench(
 ) -> None:
     """Train every model of a suite on the same data, seed and budget; rank them.
 
-    Writes RUNS/bench-<date>/ with one run per model, leaderboard.md/.csv/.json and
-    pareto.png (CER against FLOPs and latency).
+    Writes RUNS/bench-<date>/ (bench-cls-<date>/ for classifiers) with one run per model,
+    leaderboard.md/.csv/.json and pareto.png (CER or top-1 against compute and latency).
     """
     from inkbench.bench import run_bench
 

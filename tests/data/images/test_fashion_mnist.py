@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import FASHION_TEST as TEST
+from conftest import FASHION_TRAIN as TRAIN
+from conftest import write_fashion
 from inkbench.data.formats.idx import held_out
 from inkbench.data.images.fashion_mnist import CLASSES, DEFAULT_PATH, fashion_mnist
 from inkbench.errors import InkbenchError
-
-TRAIN, TEST = 50, 20
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Magic 0 0 8 ndim, big-endian sizes, the bytes; gzipped when the name ends in .gz."""
-    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data += array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-
-
-def write_fashion(root: Path, packed: bool) -> Path:
-    """Image i of a part is filled with its index (train) or 200 + index (test), label i % 10."""
-    root.mkdir(parents=True)
-    suffix = ".gz" if packed else ""
-    for part, count, base in (("train", TRAIN, 0), ("t10k", TEST, 200)):
-        images = np.stack([np.full((28, 28), base + i) for i in range(count)])
-        write_idx(root / f"{part}-images-idx3-ubyte{suffix}", images)
-        write_idx(root / f"{part}-labels-idx1-ubyte{suffix}", np.arange(count) % 10)
-    return root
 
 
 @pytest.mark.parametrize("packed", [True, False], ids=["gzip", "plain"])

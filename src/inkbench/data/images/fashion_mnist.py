@@ -22,7 +22,7 @@ from inkbench.data.checks import require_split
 from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.idx import held_out, read_idx
 from inkbench.data.images.dataset import ArrayImages
-from inkbench.errors import InkbenchError
+from inkbench.errors import DataNotFound, InkbenchError
 
 DEFAULT_PATH = "/usr/share/datasets/fashion-mnist"
 CLASSES = (
@@ -49,7 +49,7 @@ def idx_file(root: Path, stem: str) -> Path:
         if str(root) == DEFAULT_PATH
         else "the folder of the four Fashion-MNIST IDX files"
     )
-    raise InkbenchError(f"data.path: {root / stem}(.gz) not found ({hint})")
+    raise DataNotFound(f"data.path: {root / stem}(.gz) not found ({hint})")
 
 
 @DATASETS.register("fashion_mnist", family="cls")
@@ -65,7 +65,7 @@ def fashion_mnist(
     require_split(split)
     root = Path(path)
     if not root.is_dir():
-        raise InkbenchError(
+        raise DataNotFound(
             f"data.path: {root} is not a folder (Debian's dataset-fashion-mnist installs the "
             f"files in {DEFAULT_PATH})"
         )

@@ -10,7 +10,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from inkbench.data.checks import require_split
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.files import ImageFiles, hash_split, labelled_files
-from inkbench.errors import InkbenchError
+from inkbench.errors import DataNotFound, InkbenchError
 
 SPLIT_FOLDERS = ("train", "val", "test")
 
@@ -48,7 +48,7 @@ def image_folder(split: str, seed: int, *, path: str, skip_corrupt: bool = False
     require_split(split)
     root = Path(path)
     if not root.is_dir():
-        raise InkbenchError(f"data.path: {root} is not a folder")
+        raise DataNotFound(f"data.path: {root} is not a folder")
     present = [name for name in SPLIT_FOLDERS if (root / name).is_dir()]
     if present:
         missing = [name for name in SPLIT_FOLDERS if name not in present]

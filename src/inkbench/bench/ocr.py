@@ -1,0 +1,204 @@
+"""The OCR family of ``inkbench bench``: a character LM for ``beam+lm``, every model measured
+with every decoder on the test split and the suite's transfer sets, rows ranked by CER."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from inkbench.bench.leaderboard import Board, Column, Row, fmt, percent
+from inkbench.bench.measure import line_compute, transcription_speed
+from inkbench.bench.rows import config_hash, training_columns
+from inkbench.bench.suite import OcrSuite
+from inkbench.config import Config
+from inkbench.data.export import split_texts
+from inkbench.decoding.lm import CharNgramLM
+from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
+from inkbench.evaluation.lm_weights import search_lm_weights
+from inkbench.evaluation.sets import check_eval_sets, load_eval_set
+from inkbench.runs.plots import read_metrics
+from inkbench.runs.store import METRICS_FILE, Run
+
+LM_FILE = "chars.arpa"
+
+#: Columns of every row, in the order of leaderboard.csv (the transfer sets' after ``wer``).
+COLUMNS = (
+    "name",
+    "model",
+    "decoder",
+    "cer",
+    "wer",
+    "params",
+    "macs",
+    "flops",
+    "flops_width",
+    "latency_ms",
+    "lines_per_s",
+    "train_seconds",
+    "epochs",
+    "precision",
+    "test_lines",
+    "lm_alpha",
+    "lm_beta",
+    "config_hash",
+    "run",
+)
+
+
+def transfer_columns(rows: list[Row]) -> list[str]:
+    """``<label>_cer`` / ``<label>_wer`` columns of the extra test sets, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key not in COLUMNS and key.endswith(("_cer", "_wer")):
+                seen[key] = None
+    return list(seen)
+
+
+def _set_column(label: str) -> Column:
+    # A row measured before a set was added to the suite has an empty cell for it.
+    return Column(f"{label} CER", lambda r: percent(r.get(f"{label}_cer")))
+
+
+def ocr_board(rows: list[Row]) -> Board:
+    """Rows by test CER, best first (ties: fewer FLOPs first); a CER column per transfer set."""
+    sets = transfer_columns(rows)
+    labels = [c.removesuffix("_cer") for c in sets if c.endswith("_cer")]
+    table = (
+        Column("model", lambda r: r["name"], numeric=False),
+        Column("decoder", lambda r: r["decoder"], numeric=False),
+        Column("CER", lambda r: percent(r["cer"])),
+        Column("WER", lambda r: percent(r["wer"])),
+        *(_set_column(label) for label in labels),
+        Column("params", lambda r: f"{r['params']:,}"),
+        Column("MFLOPs/line", lambda r: f"{r['flops'] / 1e6:,.1f}"),
+        Column("latency ms (b=1)", lambda r: f"{r['latency_ms']:.1f}"),
+        Column("lines/s (b=32)", lambda r: f"{r['lines_per_s']:.0f}"),
+        Column("train s", lambda r: f"{r['train_seconds']:.0f}"),
+        Column("precision", lambda r: fmt(r["precision"])),
+        Column("config", lambda r: f"`{r['config_hash']}`", numeric=False),
+    )
+    return Board(
+        fields=(*COLUMNS[:5], *sets, *COLUMNS[5:]),
+        table=table,
+        rank=lambda r: (r["cer"], r["flops"]),
+        metric="cer",
+        metric_label="test CER",
+        higher_is_better=False,
+        axes=(
+            ("flops", "FLOPs per line (median-width test line)"),
+            ("latency_ms", "latency per line, batch 1 (ms)"),
+        ),
+        point=lambda r: f"{r['name']} ({r['decoder']})",
+    )
+
+
+class OcrBench:
+    """Measures trained OCR runs for the leaderboard (``runner.FamilyBench``)."""
+
+    def __init__(
+        self, suite: OcrSuite, path: Path, configs: dict[str, Config], console: Console
+    ) -> None:
+        # Every transfer set is built before anything trains.
+        self.first = next(iter(configs.values()))
+        check_eval_sets(self.first, suite.transfer, f"{path}: transfer")
+        self.suite, self.console = suite, console
+        self.lm = Path()
+        self.info: dict[str, Any] = {}
+
+    def prepare(self, folder: Path, resumed: bool) -> None:
+        """The character LM of ``beam+lm``, trained on training texts (kept on resume)."""
+        self.lm = folder / LM_FILE
+        if "beam+lm" not in self.suite.decoders or (resumed and self.lm.is_file()):
+            return
+        spec = self.suite.lm
+        texts = split_texts(self.first, "train", spec.lines)
+        CharNgramLM.train(texts, spec.order, spec.smoothing).save(self.lm)
+        self.console.print(f"LM: order {spec.order} on {len(texts)} training texts -> {self.lm}")
+
+    def board(self, rows: list[Row]) -> Board:
+        return ocr_board(rows)
+
+    def _decoding(self, decoder: str, alpha: float, beta: float) -> dict[str, Any]:
+        if decoder == "greedy":
+            return {"decoder": "greedy", "lm": None}
+        settings: dict[str, Any] = {
+            "decoder": "beam",
+            "beam_width": self.suite.beam_width,
+            "lm": None,
+        }
+        if decoder == "beam+lm":
+            settings.update(lm=str(self.lm), lm_alpha=alpha, lm_beta=beta)
+        return settings
+
+    def _tune_lm(self, run: Run) -> tuple[float, float]:
+        """The (alpha, beta) of the suite's grid with the lowest CER on the validation split."""
+        spec = self.suite.lm
+        if len(spec.alphas) * len(spec.betas) == 1:
+            return spec.alphas[0], spec.betas[0]
+        search = search_lm_weights(
+            run, self.lm, spec.alphas, spec.betas, "val", self.suite.beam_width
+        )
+        alpha, beta = search.best
+        self.console.print(
+            f"  LM weights on val: alpha {alpha}, beta {beta} "
+            f"(CER {search.scores[alpha, beta]:.4f}; {len(search.scores)} pairs tried)",
+            highlight=False,
+        )
+        return alpha, beta
+
+    def measure(self, name: str, run: Run) -> list[Row]:
+        """One leaderboard row per decoder for a trained run."""
+        suite = self.suite
+        greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", 0, 0))
+        cfg = greedy.cfg
+        test = load_split(cfg, "test")
+        transfer = {
+            label: load_eval_set(cfg, eval_set, f"transfer.{label}")
+            for label, eval_set in suite.transfer.items()
+        }
+        compute = line_compute(greedy, test)
+        epochs = read_metrics(run.path / METRICS_FILE)
+        tuned = "beam+lm" in suite.decoders
+        alpha, beta = self._tune_lm(run) if tuned else (None, None)
+        rows = []
+        for decoder in suite.decoders:
+            recognizer = Recognizer.from_run(
+                run, decoding=self._decoding(decoder, alpha or 0, beta or 0)
+            )
+            rates = error_rates(predict_lines(recognizer, test))
+            row: Row = {
+                "name": name,
+                "model": cfg.model.name,
+                "decoder": decoder,
+                "cer": rates["cer"],
+                "wer": rates["wer"],
+            }
+            for label, lines in transfer.items():
+                other = error_rates(predict_lines(recognizer, lines))
+                row[f"{label}_cer"], row[f"{label}_wer"] = other["cer"], other["wer"]
+            speed = transcription_speed(
+                recognizer, test, suite.speed.lines, suite.speed.batch_size, suite.speed.batches
+            )
+            row.update(
+                params=compute.params,
+                macs=compute.macs,
+                flops=compute.flops,
+                flops_width=compute.width,
+                latency_ms=speed.latency_ms,
+                lines_per_s=speed.items_per_s,
+                **training_columns(run, epochs),
+                test_lines=rates["lines"],
+                lm_alpha=alpha if decoder == "beam+lm" else None,
+                lm_beta=beta if decoder == "beam+lm" else None,
+            )
+            row.update(config_hash=config_hash(cfg), run=str(run.path))
+            self.console.print(
+                f"  {name} {decoder}: CER {row['cer']:.4f}  WER {row['wer']:.4f}  "
+                f"{row['latency_ms']:.1f} ms/line  {row['lines_per_s']:.0f} lines/s",
+                highlight=False,
+            )
+            rows.append(row)
+        return rows

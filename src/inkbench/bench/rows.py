@@ -1,0 +1,31 @@
+"""What every leaderboard row records whatever the family: the recipe's hash and how it trained."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from inkbench.config import Config
+from inkbench.runs.store import Run
+
+
+def config_hash(cfg: Config) -> str:
+    """Short digest of a resolved config: equal hashes, equal training recipes.
+
+    ``eval`` (the sets reported after training) is left out: it changes no training, and
+    runs made before the section existed keep their hash.
+    """
+    recipe = {k: v for k, v in cfg.to_dict().items() if k != "eval"}
+    text = json.dumps(recipe, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def training_columns(run: Run, epochs: list[dict[str, float]]) -> dict[str, Any]:
+    """``train_seconds`` (every epoch's time in metrics.csv, validation included), ``epochs``
+    and ``precision``, what the run's ``trainer.precision`` resolved to."""
+    return {
+        "train_seconds": sum(e.get("epoch_time_s", 0.0) for e in epochs),
+        "epochs": len(epochs),
+        "precision": run.meta().get("precision"),
+    }
