@@ -233,14 +233,21 @@ def test_skip_corrupt_trains_without_the_broken_file(
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (("check", "overfit"), "check overfit: task 'classification' is not supported yet"),
-        (("tune", "lr"), "tune lr: task 'classification' is not supported yet"),
-        (("data", "preview"), "is an image classification dataset; this reads line datasets"),
+        (("data", "generate"), "is an image classification dataset; this reads line datasets"),
+        (("data", "texts"), "is an image classification dataset; this reads line datasets"),
     ],
 )
 def test_line_only_tools_refuse_a_classification_config(
-    capsys: pytest.CaptureFixture[str], tiny_cls_config_file: Path, command: tuple, message: str
+    capsys: pytest.CaptureFixture[str],
+    tiny_cls_config_file: Path,
+    command: tuple,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # where their default --out would go
+    before = set(tmp_path.rglob("*"))
     code, out, err = run_cli(capsys, *command, str(tiny_cls_config_file))
+    assert set(tmp_path.rglob("*")) == before
     assert (code, out) == (2, "")
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err

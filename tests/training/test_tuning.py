@@ -1,4 +1,5 @@
-"""lr range test, batch-size search and overfit check on the tiny folder dataset."""
+"""lr range test, batch-size search and overfit check on the tiny folder dataset, and on the
+tiny image folder with a classifier (the same tools, the same outputs)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ import pytest
 import torch
 import yaml
 
+from conftest import tiny_cls_config, write_image_folder
 from inkbench.cli import main
-from inkbench.config import load_config
+from inkbench.config import load_config, validate_config
+from inkbench.data.images.transforms import image_transform
+from inkbench.tasks import ImageClassification
 from inkbench.tasks.recognition import CTCRecognition, build_model
-from inkbench.training.tuning import check_overfit, find_batch_size, steepest_descent
+from inkbench.training.tuning import (
+    check_overfit,
+    find_batch_size,
+    steepest_descent,
+    without_augmentation,
+)
 
 
 def test_tune_lr_cli_json_plot_and_write(
@@ -152,3 +161,111 @@ def test_steepest_descent_is_taken_per_decade_before_the_minimum() -> None:
     best = steepest_descent(lrs.tolist(), losses.tolist())
     assert best is not None and lrs[best] == pytest.approx(1e-3)
     assert steepest_descent(lrs.tolist(), (losses[0] + x).tolist()) is None  # never falls
+
+
+# --- the same tools on a classification config -------------------------------------------
+
+
+def test_tune_lr_on_a_classifier_suggests_an_lr_in_the_range_and_plots(
+    tiny_cls_config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    out_png = tmp_path / "lr.png"
+    # Balanced class weights: the task still finds the training counts it asks for.
+    code = main(["tune", "lr", str(tiny_cls_config_file), "task.class_weights=balanced",
+                 "--steps", "20", "--min-lr", "1e-4", "--max-lr", "1", "--out", str(out_png),
+                 "--json"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    lrs, losses, lr = result["lrs"], result["losses"], result["suggested_lr"]
+    assert len(lrs) == len(losses) == 20 and all(map(math.isfinite, losses))
+    assert 1e-4 <= lrs[0] <= lr <= lrs[-1] <= 1
+    assert out_png.stat().st_size > 5000
+    assert set(tmp_path.rglob("*")) - before == {out_png}
+
+
+def test_batch_size_search_on_a_classifier_is_bounded_by_limit_and_data(
+    tiny_cls_config_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = main(["tune", "batch-size", str(tiny_cls_config_file), "--max-batch-size", "16",
+                 "--json"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["batch_size"], result["limit"]) == (16, 16)
+    assert [t["batch_size"] for t in result["trials"]] == [2, 4, 8, 16]
+    seen: list[tuple[int, ...]] = []
+    real_step = ImageClassification.training_step
+
+    def step(self, batch, batch_idx):
+        seen.append(tuple(batch.images.shape))
+        return real_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(ImageClassification, "training_step", step)
+    found = find_batch_size(load_config(tiny_cls_config_file), max_batch_size=64)
+    # 36 training images cap the search; every trial trained on full batches of its size.
+    assert (found.batch_size, found.limit) == (36, 36)
+    assert list(found.trials) == [2, 4, 8, 16, 32, 36] and all(found.trials.values())
+    assert seen == [(size, 3, 16, 16) for size in found.trials]
+
+
+def test_overfit_check_on_a_classifier_passes_at_full_training_accuracy(
+    tiny_cls_config_file: Path, capsys
+) -> None:
+    # With label smoothing 0.1 on 3 classes the loss cannot fall below 0.29: the training
+    # accuracy passes the check.
+    code = main(["check", "overfit", str(tiny_cls_config_file), "task.label_smoothing=0.1",
+                 "--threshold", "0.05", "--steps", "100", "--json"])  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["passed"] and result["diagnosis"] == []
+    assert result["images"] == 6 and "lines" not in result
+    assert result["final_accuracy"] == 1.0 and result["accuracies"][-1] == 1.0
+    assert 0.05 < result["final_loss"] < result["first_loss"]
+    assert result["steps"] == len(result["losses"]) == len(result["accuracies"]) < 100
+    assert min(result["accuracies"][:-1]) < 1.0  # it stopped at the first full pass
+
+
+def test_overfit_check_on_a_classifier_fails_with_an_absurdly_small_lr(
+    tiny_cls_config_file: Path, capsys
+) -> None:
+    code = main(["check", "overfit", str(tiny_cls_config_file), "optim.lr=1e-9", "--steps", "20"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.startswith("overfit check FAILED: loss ")
+    assert "in 20 steps on 1 batch(es), 6 images" in out
+    assert "loss barely moved" in out and "optim.lr=1e-09 may be too low" in out
+
+
+def test_overfit_check_names_identical_images_of_different_classes(tmp_path: Path) -> None:
+    root = tmp_path / "same"
+    for split in ("train", "val", "test"):
+        write_image_folder(root / split, 4)
+    first = next((root / "train" / "circle").iterdir()).read_bytes()
+    for image in root.rglob("*.png"):
+        image.write_bytes(first)  # every class shows the very same picture
+    report = check_overfit(validate_config(tiny_cls_config(root), "test"), steps=30)
+    assert not report.passed and report.unit == "images" and report.items == 6
+    assert report.accuracies is not None and max(report.accuracies) < 1.0
+    assert report.diagnosis[0] == (
+        "6 of the 6 images have the same pixels as an image of another class: no model can "
+        "tell them apart (check the labels and data.transforms.size)"
+    )
+
+
+def test_the_overfit_check_trains_classifiers_without_augmentation(image_folder: Path) -> None:
+    raw = tiny_cls_config(image_folder)
+    raw["data"]["transforms"] = {
+        "size": 16,
+        "center_crop_fraction": 0.8,
+        "crop": "random",
+        "crop_padding": 2,
+        "hflip": 0.5,
+        "rotate": 20,
+        "erasing": 0.5,
+    }
+    raw["task"].update(mixup=0.2, cutmix=1.0)
+    plain = without_augmentation(validate_config(raw, "test"))
+    assert plain.task.mixup == plain.task.cutmix == 0
+    spec = plain.data.transforms
+    assert (spec.size, spec.center_crop_fraction) == (16, 0.8)
+    assert repr(image_transform(spec, train=True)) == repr(image_transform(spec, train=False))

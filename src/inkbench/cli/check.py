@@ -20,14 +20,18 @@ def check_overfit_command(
     batches: Annotated[int, typer.Option(help="Fixed training batches to memorize.")] = 1,
     steps: Annotated[int, typer.Option(help="Most optimizer steps.")] = 500,
     threshold: Annotated[
-        float, typer.Option(help="Training loss to reach (CTC: per character).")
+        float,
+        typer.Option(
+            help="Training loss to reach (CTC: per character); a classifier also passes once "
+            "it classifies every image of the batches right."
+        ),
     ] = 0.5,
     as_json: JsonFlag = False,
 ) -> None:
     """Can the model memorize one batch? Exit code 1 with a diagnosis when not.
 
     Trains on a few fixed batches (augmentation off, constant optim.lr) until the loss
-    reaches the threshold.
+    reaches the threshold or, for a classifier, its training accuracy on them is 100%.
     """
     from inkbench.config import load_config
     from inkbench.training.tuning import check_overfit
@@ -38,12 +42,13 @@ def check_overfit_command(
         print_json(report.to_json())
     else:
         console = Console(soft_wrap=True)
-        losses = report.losses
+        losses, accuracies = report.losses, report.accuracies
         verdict = "passed" if report.passed else "FAILED"
+        accuracy = f", training accuracy {accuracies[-1]:.0%}" if accuracies else ""
         console.print(
             f"overfit check {verdict}: loss {losses[0]:.4g} -> {losses[-1]:.4g} "
-            f"(threshold {threshold:g}) in {len(losses)} steps on {batches} batch(es), "
-            f"{report.lines} lines",
+            f"(threshold {threshold:g}){accuracy} in {len(losses)} steps on {batches} "
+            f"batch(es), {report.items} {report.unit}",
             highlight=False,
         )
         for reason in report.diagnosis:

@@ -68,18 +68,26 @@ def data_preview(
     overrides: Overrides = None,
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
-    n: Annotated[int, typer.Option("--n", help="Number of lines.")] = 16,
+    n: Annotated[int, typer.Option("--n", help="Number of lines or images.")] = 16,
     augment: Annotated[
         bool,
-        typer.Option("--augment", help="Draw each line next to augmented versions (data.augment)."),
+        typer.Option(
+            "--augment",
+            help="Draw each line next to augmented versions (data.augment); each image after "
+            "the eval transforms, then the training ones (data.transforms) of a few epochs.",
+        ),
     ] = False,
-    versions: Annotated[int, typer.Option(help="Augmented versions per line (--augment).")] = 3,
+    versions: Annotated[
+        int, typer.Option(help="Augmented versions per line or image (--augment).")
+    ] = 3,
     normalized: Annotated[
         bool,
-        typer.Option("--normalized", help="Draw each line raw and after data.preprocess."),
+        typer.Option(
+            "--normalized", help="Draw each line raw and after data.preprocess (OCR only)."
+        ),
     ] = False,
 ) -> None:
-    """Draw a grid of dataset lines with their labels."""
+    """Draw a grid of dataset lines or images with their labels, as the model reads them."""
     from inkbench.config import load_config
     from inkbench.data.preview import augment_grid, normalized_grid, preview_grid
 
@@ -87,6 +95,11 @@ def data_preview(
     if augment and normalized:
         raise InkbenchError("--augment and --normalized: choose one")
     cfg = load_config(config, overrides)
+    if normalized and cfg.family == "cls":
+        raise InkbenchError(
+            f"--normalized: used with OCR configs only (data.preprocess); {config} is a "
+            f"{cfg.task.name} config"
+        )
     if normalized:
         written = normalized_grid(cfg, out, split, n)
     elif augment:

@@ -75,8 +75,8 @@ def tune_batch_size(
 ) -> None:
     """Largest batch size that fits in memory on this device.
 
-    Doubles, then bisects, training on batches of the widest lines; never reports a size
-    that failed.
+    Doubles, then bisects, training on batches of the widest lines (images: of any images,
+    all one size); never reports a size that failed.
     """
     from inkbench.config import load_config
     from inkbench.training.tuning import find_batch_size

@@ -15,13 +15,18 @@ from inkbench.errors import InkbenchError
 SPLITS = ("train", "val", "test")
 
 
-def build_split(cfg: Config, split: str) -> EncodedLines:
-    """One split of the configured dataset, ready for a DataLoader (not yet cached)."""
+def require_lines(cfg: Config) -> None:
+    """Refuse, by name, a classification config where only line datasets can be read."""
     if cfg.family != "ocr":
         raise InkbenchError(
             f"data.name: {cfg.data.name} is an image classification dataset; this reads line "
             "datasets only (for now)"
         )
+
+
+def build_split(cfg: Config, split: str) -> EncodedLines:
+    """One split of the configured dataset, ready for a DataLoader (not yet cached)."""
+    require_lines(cfg)
     charset = Charset(cfg.data.charset)
     lines = DATASETS.build(
         cfg.data.name,

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from inkbench.config import Config, validate_config
-from inkbench.data.datamodule import SPLITS, build_split
+from inkbench.data.datamodule import SPLITS, build_split, require_lines
 from inkbench.data.datasets import LineDataset
 from inkbench.data.formats.folder import LABELS_FILE
 from inkbench.errors import InkbenchError
@@ -30,6 +30,7 @@ def export_folder(cfg: Config, out: Path, n: int, splits: tuple[str, ...] = SPLI
     Everything is written in a temporary folder that is renamed to ``out`` at the end, so
     an interrupted export leaves nothing behind. Returns the number of lines written.
     """
+    require_lines(cfg)  # before any folder is made
     if n < 1:
         raise InkbenchError(f"--n: expected a positive number of lines, got {n}")
     if out.exists():

@@ -1,4 +1,5 @@
-"""A grid of dataset lines with their labels, to see what the model sees."""
+"""A grid of dataset lines with their labels, to see what the model sees; a classification
+config's grids are image tiles (``data.images.preview``)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from PIL import Image
 from inkbench.config import Config
 from inkbench.data.augment import build_augment
 from inkbench.data.datamodule import build_split
+from inkbench.data.images.preview import image_augment_grid, image_grid
 from inkbench.data.lines import line_to_tensor
 from inkbench.errors import InkbenchError
 
 
 def preview_grid(cfg: Config, out: Path, split: str = "train", n: int = 16) -> Path:
-    """Draw ``n`` lines of ``split`` as the model receives them (resized), labels above."""
+    """Draw ``n`` lines of ``split`` as the model receives them (resized), labels above (a
+    classification config: ``n`` images after the eval transforms, with their classes)."""
+    if cfg.family == "cls":
+        return image_grid(cfg, out, split, n)
     data = build_split(cfg, split)
     count = min(n, len(data))
     fig, axes = plt.subplots(count, 1, figsize=(10, 0.9 * count + 0.4), squeeze=False)
@@ -59,8 +64,11 @@ def augment_grid(
     """Each of ``n`` lines as the model receives it, then ``versions`` augmented copies below.
 
     For a person to check that ``data.augment`` keeps every label readable. Seeded by
-    ``cfg.seed``, so the same config draws the same grid.
+    ``cfg.seed``, so the same config draws the same grid. A classification config draws its
+    ``data.transforms`` instead (``image_augment_grid``).
     """
+    if cfg.family == "cls":
+        return image_augment_grid(cfg, out, split, n, versions)
     transform = build_augment(cfg.data.augment)
     if transform is None:
         raise InkbenchError("data.augment: every strength is 0, nothing to preview")

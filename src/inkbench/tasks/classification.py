@@ -145,7 +145,8 @@ class ImageClassification(Task):
         for weight, aux_logits in zip(self.model.aux_weights, aux, strict=True):
             loss = loss + weight * self.loss(aux_logits, targets)
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch))
-        return {"loss": loss, "batch": batch}
+        # The logits too: `check overfit` reads a classifier's training accuracy from them.
+        return {"loss": loss, "batch": batch, "logits": logits.detach()}
 
     def _eval_step(self, batch: ImageBatch, stage: str, scores: nn.Module) -> None:
         logits = self(batch.images)

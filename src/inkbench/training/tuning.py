@@ -1,7 +1,8 @@
 """Before a long run: learning-rate range test, batch-size search and the overfit-one-batch check.
 
 None of them needs a run folder; Lightning's own files go to a temporary folder that is
-removed afterwards.
+removed afterwards. They serve line recognition and image classification with one code path:
+``TrainingBatches`` is the only part that knows the task family.
 """
 
 from __future__ import annotations
@@ -24,18 +25,15 @@ from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import grad_norm
 from lightning.pytorch.utilities.memory import garbage_collection_cuda, is_oom_error
 from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics.functional.classification import multiclass_accuracy
 
-from inkbench.config import AugmentConfig, Config
-from inkbench.data.datamodule import LineDataModule, build_split
-from inkbench.data.lines import (
-    EncodedLines,
-    EpochShuffle,
-    collate_lines,
-    line_loader,
-    sorted_batches,
-)
+from inkbench.config import AugmentConfig, Config, TransformsConfig
+from inkbench.data.images.datamodule import ImageBatch, ImageItems, collate_images, image_loader
+from inkbench.data.lines import EncodedLines, EpochShuffle, LineBatch, collate_lines, sorted_batches
+from inkbench.data.modules import build_datamodule
 from inkbench.errors import InkbenchError
-from inkbench.tasks import RecognitionTask, build_task
+from inkbench.tasks import Task, build_task, task_class
 from inkbench.training.callbacks import StepSeed
 from inkbench.training.trainer import new_trainer
 
@@ -67,19 +65,103 @@ def constant_lr(cfg: Config) -> Config:
     return cfg
 
 
-def require_ocr(cfg: Config, tool: str) -> None:
-    """These tools batch lines: a classification config is refused by name, not by a crash."""
-    if cfg.family != "ocr":
-        raise InkbenchError(
-            f"{tool}: task {cfg.task.name!r} is not supported yet (OCR configs only)"
+def without_augmentation(cfg: Config) -> Config:
+    """A copy of ``cfg`` whose training batches are not augmented, in either family: no line
+    augmentation; images get the eval resize and crop only, and no MixUp or CutMix."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.data.augment = AugmentConfig()
+    spec = cfg.data.transforms
+    cfg.data.transforms = TransformsConfig(
+        size=spec.size, center_crop_fraction=spec.center_crop_fraction
+    )
+    cfg.task.mixup = cfg.task.cutmix = 0.0
+    return cfg
+
+
+# --- the training split, the part of these tools that differs by task family ---------------
+
+
+class TrainingBatches:
+    """A config's training split as these tools batch it.
+
+    Lines differ in width and are cached in memory before a tool reads them many times; images
+    all have one size and are read as training reads them (``data.cache``, loader workers,
+    random transforms seeded per item). ``cfg`` is the config with what only the data says (a
+    classifier's classes and channels), the one to build the task from.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.data = build_datamodule(cfg)
+        self.items: EncodedLines | ImageItems = self.data.split("train")
+        self.cfg = self.data.cfg
+        self.unit = task_class(self.cfg).unit
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _widths(self) -> list[int]:
+        """Each item's width: the lines' once cached; the same for every image (all one size)."""
+        if isinstance(self.items, ImageItems):
+            return [0] * len(self.items)
+        if self.items.widths() is None:
+            self.items.fill_cache(self.cfg.data.num_workers)
+        widths = self.items.widths()
+        assert widths is not None  # cached above
+        return widths
+
+    def shuffled(self, batch_size: int) -> L.LightningDataModule:
+        """Seeded random batches, a new order every epoch."""
+        if isinstance(self.items, ImageItems):
+            seed, workers = self.cfg.seed, self.cfg.data.num_workers
+            return _Batches(image_loader(self.items, batch_size, True, seed, workers), self.data)
+        self._widths()  # cache the lines
+        # Random batches, not width buckets: the loss of bucketed batches jumps with the line
+        # length from one batch to the next, which the lr finder would take for an effect of
+        # the lr.
+        loader = DataLoader(
+            self.items,
+            batch_size=batch_size,
+            sampler=EpochShuffle(len(self.items), self.cfg.seed),
+            collate_fn=collate_lines,
+        )
+        return _Batches(loader, self.data)
+
+    def largest(self, size: int, steps: int) -> L.LightningDataModule:
+        """``steps`` batches of ``size`` items, the widest lines first: the first step meets the
+        largest batch training will see."""
+        batches = sorted_batches([-w for w in self._widths()], size)[:steps]
+        collate = collate_images if isinstance(self.items, ImageItems) else collate_lines
+        return _Batches(
+            DataLoader(self.items, batch_sampler=batches, collate_fn=collate), self.data
         )
 
+    def first(self, count: int) -> list[Any]:
+        """The first ``count`` batches of the DataModule's own training loader."""
+        return list(itertools.islice(self.data.train_dataloader(), count))
 
-def train_lines(cfg: Config) -> EncodedLines:
-    """The training split, cached in memory (the tools below iterate it many times)."""
-    lines = build_split(cfg, "train")
-    lines.fill_cache(cfg.data.num_workers)
-    return lines
+    def fixed(self, batches: list[Any]) -> L.LightningDataModule:
+        """``batches`` again and again, one per step."""
+        return _Batches(DataLoader(batches, batch_size=None, collate_fn=_same), self.data)
+
+
+class _Batches(L.LightningDataModule):
+    """A tool's own training batches, handed to Lightning as a DataModule so that the task still
+    finds what it asks of the run's DataModule (a classifier's class counts)."""
+
+    def __init__(self, loader: DataLoader, data: L.LightningDataModule) -> None:
+        super().__init__()
+        self.loader, self.data = loader, data
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader
+
+    def class_counts(self) -> np.ndarray:
+        """Training images per class, for ``task.class_weights: balanced``."""
+        return self.data.class_counts()  # type: ignore[attr-defined]
+
+
+def _same(batch: Any) -> Any:
+    return batch
 
 
 # --- learning-rate range test ------------------------------------------------------------
@@ -106,7 +188,6 @@ class LRFinding:
 
 def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100) -> LRFinding:
     """Lightning's lr range test: ``steps`` batches, the lr rising from ``min_lr`` to ``max_lr``."""
-    require_ocr(cfg, "tune lr")
     if not 0 < min_lr < max_lr:
         raise InkbenchError(f"--min-lr {min_lr} / --max-lr {max_lr}: expected 0 < min < max")
     cfg = constant_lr(cfg)  # the sweep sets the lr itself, step by step
@@ -116,22 +197,15 @@ def find_lr(cfg: Config, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int =
     logging.getLogger("lightning.pytorch.trainer.connectors.checkpoint_connector").setLevel(
         logging.WARNING
     )
-    lines = train_lines(cfg)
-    # Random batches, not width buckets: the loss of bucketed batches jumps with the line
-    # length from one batch to the next, which the finder would take for an effect of the lr.
-    loader = torch.utils.data.DataLoader(
-        lines,
-        batch_size=cfg.data.batch_size,
-        sampler=EpochShuffle(len(lines), cfg.seed),
-        collate_fn=collate_lines,
-    )
+    data = TrainingBatches(cfg)
+    cfg = data.cfg
     task = build_task(cfg)
     with tempfile.TemporaryDirectory(prefix="inkbench-lr-") as root:
         # Only training batches: validating during the sweep would tell nothing.
         trainer = tuning_trainer(cfg, Path(root), max_epochs=-1)
         finder = Tuner(trainer).lr_find(
             task,
-            train_dataloaders=loader,
+            datamodule=data.shuffled(cfg.data.batch_size),
             min_lr=min_lr,
             max_lr=max_lr,
             num_training=steps,
@@ -207,17 +281,12 @@ def _is_oom(exc: BaseException) -> bool:
     )
 
 
-def _fits(cfg: Config, task: RecognitionTask, lines: EncodedLines, size: int, steps: int) -> bool:
-    """Train ``steps`` batches of ``size`` lines, widest lines first; False on out-of-memory."""
-    widths = lines.widths()
-    assert widths is not None  # train_lines caches
-    # Widest first: the first step meets the largest batch training will see.
-    batches = sorted_batches([-w for w in widths], size)[:steps]
-    loader = torch.utils.data.DataLoader(lines, batch_sampler=batches, collate_fn=collate_lines)
+def _fits(task: Task, data: TrainingBatches, size: int, steps: int) -> bool:
+    """Train ``steps`` batches of ``size`` items, the largest first; False on out-of-memory."""
     with tempfile.TemporaryDirectory(prefix="inkbench-bs-") as root:
-        trainer = tuning_trainer(cfg, Path(root), max_steps=steps, limit_val_batches=0)
+        trainer = tuning_trainer(data.cfg, Path(root), max_steps=steps, limit_val_batches=0)
         try:
-            trainer.fit(task, train_dataloaders=loader)
+            trainer.fit(task, datamodule=data.largest(size, steps))
         except RuntimeError as exc:
             if not _is_oom(exc):
                 raise
@@ -238,18 +307,17 @@ def find_batch_size(
     this search only returns a size whose trial completed. On CPU an exhausted memory often
     ends the process instead of raising, so the limit matters there.
     """
-    require_ocr(cfg, "tune batch-size")
     if not 1 <= start <= max_batch_size:
         raise InkbenchError(f"--start {start}: expected 1 <= start <= --max-batch-size")
     cfg = constant_lr(cfg)
     seed_everything(cfg.seed, workers=True, verbose=False)
-    lines = train_lines(cfg)
-    limit = min(max_batch_size, len(lines))
-    task = build_task(cfg)
+    data = TrainingBatches(cfg)
+    limit = min(max_batch_size, len(data))
+    task = build_task(data.cfg)
     trials: dict[int, bool] = {}
 
     def fits(size: int) -> bool:
-        trials[size] = _fits(cfg, task, lines, size, steps)
+        trials[size] = _fits(task, data, size, steps)
         return trials[size]
 
     size = min(start, limit)
@@ -270,17 +338,32 @@ def find_batch_size(
 # --- overfit one batch -------------------------------------------------------------------
 
 
-def _same(batch: Any) -> Any:
-    return batch
+def batch_accuracy(outputs: dict[str, Any], batch: Any) -> float | None:
+    """A classifier's top-1 accuracy on the batch it trained on (its training step returns the
+    logits); None for line recognition, whose check is its loss alone."""
+    logits = outputs.get("logits")
+    if logits is None:
+        return None
+    accuracy = multiclass_accuracy(logits, batch.labels, logits.shape[1], average="micro")
+    return float(accuracy)
 
 
 class _StepRecord(L.Callback):
-    """Loss of every step, largest gradient norm of every parameter; stops at the threshold."""
+    """Loss (and a classifier's training accuracy) of every step, largest gradient norm of every
+    parameter; stops once the fixed batches are memorized.
 
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
+    Memorized: the loss reached the threshold, or a classifier classified every image of the
+    ``batches`` fixed batches right in its last pass over them. Accuracy counts because label
+    smoothing holds a classifier's loss above any threshold near 0 (with 0.1 on 62 classes,
+    0.726 at best).
+    """
+
+    def __init__(self, threshold: float, batches: int) -> None:
+        self.threshold, self.batches = threshold, batches
         self.losses: list[float] = []
+        self.accuracies: list[float] = []
         self.grad_max: dict[str, float] = {}
+        self.memorized = False
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
@@ -296,31 +379,57 @@ class _StepRecord(L.Callback):
     ) -> None:
         loss = float(outputs["loss"])
         self.losses.append(loss)
-        if not math.isfinite(loss) or loss <= self.threshold:
+        accuracy = batch_accuracy(outputs, batch)
+        if accuracy is not None:
+            self.accuracies.append(accuracy)
+        last_pass = self.accuracies[-self.batches :]
+        all_right = len(last_pass) == self.batches and min(last_pass) == 1.0
+        self.memorized = math.isfinite(loss) and (loss <= self.threshold or all_right)
+        if not math.isfinite(loss) or self.memorized:
             trainer.should_stop = True
 
 
 @dataclass
 class OverfitReport:
-    """Whether training on a few fixed batches brought the loss to ``threshold``, and why not."""
+    """Whether training on a few fixed batches memorized them, and why not.
+
+    ``items`` counts the batches' lines or images (``unit``); ``accuracies`` is a classifier's
+    training accuracy at every step (None for line recognition).
+    """
 
     passed: bool
     threshold: float
     losses: list[float]
     diagnosis: list[str]
-    lines: int
+    items: int
+    unit: str
+    accuracies: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        result: dict[str, Any] = {
             "passed": self.passed,
             "threshold": self.threshold,
             "steps": len(self.losses),
             "first_loss": self.losses[0] if self.losses else None,
             "final_loss": self.losses[-1] if self.losses else None,
-            "lines": self.lines,
+            self.unit: self.items,
             "diagnosis": self.diagnosis,
             "losses": self.losses,
         }
+        if self.accuracies is not None:
+            result["final_accuracy"] = self.accuracies[-1] if self.accuracies else None
+            result["accuracies"] = self.accuracies
+        return result
+
+
+def _conflicting_images(batches: list[ImageBatch]) -> int:
+    """Images of the batches whose pixels equal those of an image of another class."""
+    images = torch.cat([b.images.flatten(1) for b in batches])
+    labels = torch.cat([b.labels for b in batches])
+    _, image_ids = torch.unique(images, dim=0, return_inverse=True)
+    pairs = torch.unique(torch.stack([image_ids, labels], 1), dim=0)  # distinct (image, label)
+    labelled_twice = torch.bincount(pairs[:, 0], minlength=len(images)) > 1
+    return int(labelled_twice[image_ids].sum())
 
 
 def _diagnose(
@@ -330,13 +439,19 @@ def _diagnose(
     record: _StepRecord,
     threshold: float,
 ) -> list[str]:
-    """Likely reasons, most specific first, why the loss did not reach the threshold."""
+    """Likely reasons, most specific first, why the batches were not memorized."""
     reasons = []
     losses = record.losses
-    if all(int(b.target_lengths.sum()) == 0 for b in batches):
+    if all(isinstance(b, LineBatch) and int(b.target_lengths.sum()) == 0 for b in batches):
         reasons.append(
             "every label in the batch is empty: the model can only learn to output blanks "
             "(check the labels and data.charset)"
+        )
+    if all(isinstance(b, ImageBatch) for b in batches) and (same := _conflicting_images(batches)):
+        total = sum(len(b) for b in batches)
+        reasons.append(
+            f"{same} of the {total} images have the same pixels as an image of another class: "
+            "no model can tell them apart (check the labels and data.transforms.size)"
         )
     bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
     if bad is not None:
@@ -356,15 +471,21 @@ def _diagnose(
         reasons.append(f"no gradient reaches: {', '.join(no_grad)} (unused or detached layers)")
     if bad is None and losses:
         first, last = losses[0], losses[-1]
+        accuracy = (
+            f" (training accuracy {record.accuracies[-1]:.0%}, not 100%)"
+            if record.accuracies
+            else ""
+        )
         if last > 0.9 * first:
             reasons.append(
-                f"loss barely moved ({first:.4g} -> {last:.4g}): optim.lr={cfg.optim.lr:g} may be "
-                "too low (try `inkbench tune lr`), or parameters are frozen / get no gradient"
+                f"loss barely moved ({first:.4g} -> {last:.4g}){accuracy}: "
+                f"optim.lr={cfg.optim.lr:g} may be too low (try `inkbench tune lr`), or "
+                "parameters are frozen / get no gradient"
             )
         else:
             reasons.append(
-                f"loss fell from {first:.4g} to {last:.4g} but not to {threshold:g} in "
-                f"{len(losses)} steps: try more --steps or a higher optim.lr"
+                f"loss fell from {first:.4g} to {last:.4g} but not to {threshold:g}{accuracy} "
+                f"in {len(losses)} steps: try more --steps or a higher optim.lr"
             )
     return reasons
 
@@ -376,38 +497,39 @@ def check_overfit(
     threshold: float = 0.5,
     model: nn.Module | None = None,
 ) -> OverfitReport:
-    """Train on ``batches`` fixed training batches until the loss reaches ``threshold``.
+    """Train on ``batches`` fixed training batches until they are memorized: the loss reaches
+    ``threshold`` or, for a classifier, every image is classified right.
 
     A model that cannot memorize one batch will not learn the data set: the first thing to
     run when a model "does not learn". Augmentation is off and the learning rate constant
     (``optim.lr``); ``model`` replaces the configured one (tests, notebooks).
     """
-    require_ocr(cfg, "check overfit")
     if batches < 1 or steps < 1 or threshold <= 0:
         raise InkbenchError("check overfit: expected --batches >= 1, --steps >= 1, --threshold > 0")
-    cfg = constant_lr(cfg)
-    cfg.data.augment = AugmentConfig()
+    cfg = without_augmentation(constant_lr(cfg))
     seed_everything(cfg.seed, workers=True, verbose=False)
-    data = LineDataModule(cfg)
-    loader = line_loader(
-        data.split("train"), cfg.data.batch_size, True, cfg.seed, cfg.data.num_workers
-    )
-    fixed = list(itertools.islice(loader, batches))
-    task = build_task(cfg, model)
-    record = _StepRecord(threshold)
+    data = TrainingBatches(cfg)
+    fixed = data.first(batches)
+    task = build_task(data.cfg, model)
+    record = _StepRecord(threshold, len(fixed))
     with tempfile.TemporaryDirectory(prefix="inkbench-overfit-") as root:
         trainer = tuning_trainer(
-            cfg,
+            data.cfg,
             Path(root),
             max_steps=steps,
             max_epochs=-1,
             limit_val_batches=0,
             callbacks=[StepSeed(cfg.seed), record],
         )
-        loader = torch.utils.data.DataLoader(fixed, batch_size=None, collate_fn=_same)
-        trainer.fit(task, train_dataloaders=loader)
-    passed = bool(record.losses) and min(record.losses) <= threshold
-    diagnosis = [] if passed else _diagnose(cfg, task, fixed, record, threshold)
+        trainer.fit(task, datamodule=data.fixed(fixed))
+    passed = record.memorized
+    diagnosis = [] if passed else _diagnose(data.cfg, task, fixed, record, threshold)
     return OverfitReport(
-        passed, threshold, record.losses, diagnosis, sum(len(b.texts) for b in fixed)
+        passed,
+        threshold,
+        record.losses,
+        diagnosis,
+        sum(len(b) for b in fixed),
+        data.unit,
+        record.accuracies or None,
     )

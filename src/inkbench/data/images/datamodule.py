@@ -9,6 +9,7 @@ run was resumed.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -139,6 +140,15 @@ class ImageItems(Dataset):
 
     def source(self, index: int) -> str:
         return self.dataset.source(self.indices[index])
+
+    def with_transform(
+        self, transform: Callable[[Image.Image], torch.Tensor], seed: int | None
+    ) -> ImageItems:
+        """The same images (and cache) through another transform, seeded as ``seed`` says: a
+        preview draws a split as evaluation and as training read it."""
+        other = copy.copy(self)
+        other.transform, other.seed = transform, seed
+        return other
 
     def fill_cache(self, num_workers: int) -> None:
         """Decode every image once, in worker processes, and keep them in memory."""
