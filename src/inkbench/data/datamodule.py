@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import lightning as L
 from torch.utils.data import DataLoader
 
 from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import DATASETS
 from inkbench.data.lines import EncodedLines, line_loader
+from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import LineSubset
 from inkbench.errors import InkbenchError
 
@@ -42,43 +42,23 @@ def build_split(cfg: Config, split: str) -> EncodedLines:
     return EncodedLines(lines, charset, data.height, data.max_width, data.preprocess)
 
 
-class LineDataModule(L.LightningDataModule):
+class LineDataModule(SplitDataModule[EncodedLines]):
     def __init__(self, cfg: Config) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg)
         self.charset = Charset(cfg.data.charset)
-        self.splits: dict[str, EncodedLines] = {}
 
-    def split(self, name: str) -> EncodedLines:
-        if name not in self.splits:
-            data = build_split(self.cfg, name)
-            if self.cfg.data.cache:
-                data.fill_cache(self.cfg.data.num_workers)
-            self.splits[name] = data
-        return self.splits[name]
+    def load_split(self, name: str) -> EncodedLines:
+        data = build_split(self.cfg, name)
+        if self.cfg.data.cache:
+            data.fill_cache(self.cfg.data.num_workers)
+        return data
+
+    def loader(self, items: EncodedLines, shuffle: bool) -> DataLoader:
+        data = self.cfg.data
+        return line_loader(items, data.batch_size, shuffle, self.cfg.seed, data.num_workers)
 
     def font_split(self) -> dict[str, list[str]] | None:
         """The fonts (writers) of every split, for a dataset that renders its lines."""
         lines = self.split("train").lines
         lines = getattr(lines, "lines", lines)  # a LineSubset wraps the dataset
         return getattr(lines, "font_split", None)
-
-    def setup(self, stage: str) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
-        for name in wanted.get(stage, ()):
-            self.split(name)
-
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        data = self.cfg.data
-        return line_loader(
-            self.split(name), data.batch_size, shuffle, self.cfg.seed, data.num_workers
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -13,7 +13,6 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
@@ -25,6 +24,7 @@ from inkbench.data.images.dataset import ImageDataset
 from inkbench.data.images.files import ImageFiles
 from inkbench.data.images.transforms import image_transform
 from inkbench.data.lines import EpochShuffle
+from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import subset_indices
 from inkbench.errors import InkbenchError
 
@@ -239,28 +239,28 @@ def image_loader(
     )
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(SplitDataModule[ImageItems]):
     """Splits of an image dataset; ``cfg`` gains the data's classes and channels at setup."""
 
     def __init__(self, cfg: Config) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg)
         self.datasets: dict[str, ImageDataset] = {}
-        self.splits: dict[str, ImageItems] = {}
 
     def dataset(self, name: str) -> ImageDataset:
         if name not in self.datasets:
             self.datasets[name] = load_dataset(self.cfg, name)
         return self.datasets[name]
 
-    def split(self, name: str) -> ImageItems:
-        if name not in self.splits:
-            self.cfg = with_data_facts(self.cfg, self.dataset("train"))
-            items = image_items(self.cfg, name, self.dataset(name), train=name == "train")
-            if self.cfg.data.cache:
-                items.fill_cache(self.cfg.data.num_workers)
-            self.splits[name] = items
-        return self.splits[name]
+    def load_split(self, name: str) -> ImageItems:
+        self.cfg = with_data_facts(self.cfg, self.dataset("train"))
+        items = image_items(self.cfg, name, self.dataset(name), train=name == "train")
+        if self.cfg.data.cache:
+            items.fill_cache(self.cfg.data.num_workers)
+        return items
+
+    def loader(self, items: ImageItems, shuffle: bool) -> DataLoader:
+        data = self.cfg.data
+        return image_loader(items, data.batch_size, shuffle, self.cfg.seed, data.num_workers)
 
     def class_counts(self) -> np.ndarray:
         """Training images per class, in ``data.classes`` order."""
@@ -270,23 +270,3 @@ class ImageDataModule(L.LightningDataModule):
     def font_split(self) -> dict[str, list[str]] | None:
         """The fonts (writers) of every split, for a dataset that renders its images."""
         return getattr(self.dataset("train"), "font_split", None)
-
-    def setup(self, stage: str) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
-        for name in wanted.get(stage, ()):
-            self.split(name)
-
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        data = self.cfg.data
-        return image_loader(
-            self.split(name), data.batch_size, shuffle, self.cfg.seed, data.num_workers
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
