@@ -170,7 +170,7 @@ class Attribution:
 
     def table(self) -> Table:
         values = self.map
-        table = Table("", "", title=f"{self.method}: {self.label}")
+        table = Table("", "", title=f"{self.method}: {self.label}", show_header=False)
         table.add_row("unit value", f"{self.value:.6g}")
         table.add_row("map", f"{values.shape[0]} x {values.shape[1]}, " + _sign_note(self))
         table.add_row("min / max", f"{values.min():.4g} / {values.max():.4g}")
