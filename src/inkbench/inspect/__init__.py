@@ -1,0 +1,2 @@
+"""Look inside a trained network: activations, receptive fields, top patches, attribution,
+patch swaps (``inkbench inspect``)."""
