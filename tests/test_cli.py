@@ -155,6 +155,10 @@ def test_train_eval_predict_list(
     code, out, err = run_cli(capsys, "eval", "cli", "--tta", "flip", "--runs-dir", runs)
     assert (code, out) == (2, "")
     assert err == f"error: --tta: used with classifiers only; {listed['name']} is an OCR run\n"
+    code, out, err = run_cli(capsys, "predict", "cli", str(images[0]), "--tta", "flip",
+                             "--runs-dir", runs)  # fmt: skip
+    assert (code, out) == (2, "")
+    assert err == f"error: --tta: used with classifiers only; {listed['name']} is an OCR run\n"
 
     code, _, err = run_cli(
         capsys, "train", str(tiny_config_file), "--resume", "cli", "--runs-dir", runs

@@ -16,7 +16,8 @@ from PIL import Image
 from conftest import SHAPES, tiny_cls_config, write_image_folder
 from inkbench.cli import main
 from inkbench.config import load_config, validate_config
-from inkbench.evaluation.classify import evaluate_classifier
+from inkbench.data.images.files import read_image
+from inkbench.evaluation.classify import Classifier, evaluate_classifier
 from inkbench.runs.checkpoints import load_checkpoint
 from inkbench.runs.store import list_runs
 from inkbench.training.callbacks import EpochLog
@@ -97,6 +98,18 @@ def test_two_epochs_make_a_complete_run_that_eval_and_predict_read(
         assert len(top) == 2 and {t["class"] for t in top} <= set(SHAPES)
         assert top[0]["probability"] >= top[1]["probability"] > 0
         assert sum(t["probability"] for t in top) <= 1 + 1e-6
+    # --tta averages the views eval --tta averages: predict gives Classifier's probabilities.
+    code, out, err = run_cli(capsys, "predict", "shapes", *map(str, images), "--top-k", "3",
+                             "--tta", "flip", "--runs-dir", str(runs), "--json")  # fmt: skip
+    assert code == 0, err
+    flipped = Classifier.from_run(run, tta="flip").top_classes([read_image(p) for p in images], 3)
+    assert [
+        [(t["class"], t["probability"]) for t in p["top"]] for p in json.loads(out)["predictions"]
+    ] == [[(c, pytest.approx(q, abs=1e-6)) for c, q in top] for top in flipped]
+    code, out, err = run_cli(capsys, "predict", "shapes", str(images[0]), "--tta", "mirror",
+                             "--runs-dir", str(runs))  # fmt: skip
+    assert (code, out) == (2, "")
+    assert err == "error: --tta: expected one of none, flip, five_crop, ten_crop, got 'mirror'\n"
 
     for args, flag in ((("eval", "shapes", "--decode", "decoder=beam"), "--decode"),
                        (("eval", "shapes", "--no-sets"), "--no-sets"),

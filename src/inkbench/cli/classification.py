@@ -71,14 +71,16 @@ def eval_classifier(
 
 
 def predict_classifier(
-    run: Run, images: list[Path], checkpoint: str, top_k: int, as_json: bool
+    run: Run, images: list[Path], checkpoint: str, top_k: int, tta: str, as_json: bool
 ) -> None:
     """``inkbench predict`` with a classification run: the top classes of each image."""
+    from inkbench.data.images.transforms import check_tta
     from inkbench.evaluation.classify import predict_files
 
     if top_k < 1:
         raise InkbenchError(f"--top-k: expected 1 or more, got {top_k}")
-    found = predict_files(run, images, top_k, checkpoint)
+    check_tta(tta, "--tta")
+    found = predict_files(run, images, top_k, checkpoint, tta)
     if as_json:
         predictions = [
             {"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}

@@ -131,6 +131,17 @@ def _print_sets(console: Console, results: dict[str, dict[str, Any]], suffix: st
         console.print(f"{label} ({where}){suffix}: {_rates(scores)}")
 
 
+Tta = Annotated[
+    str | None,
+    typer.Option(
+        "--tta",
+        help="Classifiers: test-time augmentation, each image's class probabilities "
+        "averaged over its views: none, flip (the image and its mirror), five_crop (the "
+        "corners and centre of a larger resize), ten_crop (those and their mirrors) [none].",
+    ),
+]
+
+
 def eval_command(
     run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
     split: Annotated[str, typer.Option(help="Dataset split to evaluate.")] = "test",
@@ -143,15 +154,7 @@ def eval_command(
     decode: Decode = None,
     data: DataOption = None,
     no_sets: NoSets = False,
-    tta: Annotated[
-        str | None,
-        typer.Option(
-            "--tta",
-            help="Classifiers: test-time augmentation, each image's class probabilities "
-            "averaged over its views: none, flip (the image and its mirror), five_crop (the "
-            "corners and centre of a larger resize), ten_crop (those and their mirrors) [none].",
-        ),
-    ] = None,
+    tta: Tta = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -223,6 +226,7 @@ def predict(
     top_k: Annotated[
         int | None, typer.Option("--top-k", help="Classifiers: classes shown per image [5].")
     ] = None,
+    tta: Tta = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -239,10 +243,12 @@ def predict(
         from inkbench.cli.classification import predict_classifier, refuse_ocr_options
 
         refuse_ocr_options(found, {"--decode": decode})
-        predict_classifier(found, images, checkpoint, 5 if top_k is None else top_k, as_json)
+        k = 5 if top_k is None else top_k
+        predict_classifier(found, images, checkpoint, k, tta or "none", as_json)
         return
-    if top_k is not None:
-        raise InkbenchError(f"--top-k: used with classifiers only; {found.name} is an OCR run")
+    for flag, value in (("--top-k", top_k), ("--tta", tta)):
+        if value is not None:
+            raise InkbenchError(f"{flag}: used with classifiers only; {found.name} is an OCR run")
     decoding = decoding_overrides(decode or [])
     arrays = [read_line_image(p) for p in images]
     recognizer = Recognizer.from_run(found, checkpoint, decoding=decoding)

@@ -110,11 +110,12 @@ class Classifier:
 
 
 def predict_files(
-    run: Run, paths: list[Path], k: int = 5, checkpoint: str = "best"
+    run: Run, paths: list[Path], k: int = 5, checkpoint: str = "best", tta: str = "none"
 ) -> list[list[tuple[str, float]]]:
-    """The ``k`` most probable classes of each image file (an unreadable file is an error)."""
+    """The ``k`` most probable classes of each image file (an unreadable file is an error),
+    with ``tta``'s views averaged as ``eval --tta`` averages them."""
     images = [read_image(path) for path in paths]
-    return Classifier.from_run(run, checkpoint).top_classes(images, k)
+    return Classifier.from_run(run, checkpoint, tta=tta).top_classes(images, k)
 
 
 @dataclass
