@@ -31,3 +31,14 @@ def check_split(split: str) -> str:
     if split not in EVAL_SPLITS:
         raise InkbenchError(f"--split: expected one of {', '.join(EVAL_SPLITS)}, got {split!r}")
     return split
+
+
+def parse_ints(option: str, text: str, form: str) -> tuple[int, ...]:
+    """``"3,7"`` -> (3, 7): the whole numbers ``form`` names (``Y,X``), comma-separated."""
+    parts = text.split(",")
+    if len(parts) != form.count(",") + 1 or not all(part.strip().isdigit() for part in parts):
+        raise InkbenchError(
+            f"{option} {text!r}: expected {form} ({len(form.split(','))} whole numbers, "
+            f"e.g. {','.join(str(3 + 4 * i) for i in range(len(form.split(','))))})"
+        )
+    return tuple(int(part) for part in parts)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, parse_ints, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -16,10 +16,8 @@ def parse_position(text: str | None) -> tuple[int, int] | None:
     """``"3,7"`` -> (3, 7)."""
     if text is None:
         return None
-    y, comma, x = text.partition(",")
-    if not comma or not y.strip().isdigit() or not x.strip().isdigit():
-        raise InkbenchError(f"--position {text!r}: expected Y,X (two numbers, e.g. 3,7)")
-    return int(y), int(x)
+    y, x = parse_ints("--position", text, "Y,X")
+    return y, x
 
 
 def attribute_command(

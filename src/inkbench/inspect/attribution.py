@@ -205,7 +205,9 @@ class Attribution:
         shown = None
         for ax, (box, title) in zip(np.atleast_1d(axes), panels, strict=True):
             top, left, bottom, right = box or (0, 0, height, width)
-            ax.imshow(_display(self.image)[top:bottom, left:right], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(
+                display_image(self.image)[top:bottom, left:right], cmap="gray", vmin=0, vmax=1
+            )
             if box is not None:
                 shown = ax.imshow(
                     self.map[top:bottom, left:right],
@@ -236,7 +238,7 @@ def _sign_note(result: Attribution) -> str:
     return "signed (red raises the unit, blue lowers it)" if result.signed else "positive part"
 
 
-def _display(image: np.ndarray) -> np.ndarray:
+def display_image(image: np.ndarray) -> np.ndarray:
     """(C, H, W) in [0, 1] -> what imshow draws: (H, W) for one channel, (H, W, 3) for RGB."""
     shown = image[0] if len(image) == 1 else image.transpose(1, 2, 0)
     return np.clip(shown, 0.0, 1.0)
@@ -326,7 +328,7 @@ def resolve(model: nn.Module, root: nn.Module, image: torch.Tensor, unit: Unit) 
             with layer_output(find_module(root, unit.layer), unit.layer) as found:
                 model(image)
             acts = once(found, unit.layer)[0]  # (C, H, W) or (C,)
-            _check_index("channel", unit.index, len(acts), unit.layer)
+            check_index("channel", unit.index, len(acts), unit.layer)
             if acts.ndim == 1:
                 return replace(unit, position=None)
             if acts.ndim != 3:
@@ -338,14 +340,14 @@ def resolve(model: nn.Module, root: nn.Module, image: torch.Tensor, unit: Unit) 
                 y, x = np.unravel_index(int(acts[unit.index].argmax()), acts.shape[1:])
                 return replace(unit, position=(int(y), int(x)))
             for axis, (at, size) in enumerate(zip(unit.position, acts.shape[1:], strict=True)):
-                _check_index("yx"[axis], at, size, unit.layer)
+                check_index("yx"[axis], at, size, unit.layer)
             return unit
         out = model(image)
         if unit.kind == "class":
             if out.ndim != 2:
                 raise InkbenchError(f"class unit: the model outputs {tuple(out.shape)}, not (B, K)")
             index = int(out[0].argmax()) if unit.index is None else unit.index
-            _check_index("class", index, out.shape[1], "the model's outputs")
+            check_index("class", index, out.shape[1], "the model's outputs")
             return replace(unit, index=index)
         if out.ndim != 3:
             raise InkbenchError(f"frame unit: the model outputs {tuple(out.shape)}, not (T, B, K)")
@@ -353,13 +355,13 @@ def resolve(model: nn.Module, root: nn.Module, image: torch.Tensor, unit: Unit) 
             # The most probable character other than CTC's blank (id 0), at its best frame.
             frame, index = np.unravel_index(int(out[:, 0, 1:].argmax()), out[:, 0, 1:].shape)
             return replace(unit, index=int(index) + 1, frame=int(frame))
-        _check_index("character", unit.index, out.shape[2], "the model's outputs")
+        check_index("character", unit.index, out.shape[2], "the model's outputs")
         frame = int(out[:, 0, unit.index].argmax()) if unit.frame is None else unit.frame
-        _check_index("frame", frame, out.shape[0], "the model's outputs")
+        check_index("frame", frame, out.shape[0], "the model's outputs")
         return replace(unit, frame=frame)
 
 
-def _check_index(what: str, value: int, size: int, where: str) -> None:
+def check_index(what: str, value: int, size: int, where: str) -> None:
     if not 0 <= value < size:
         raise InkbenchError(f"{what} {value}: out of range for {where} (0 to {size - 1})")
 
