@@ -18,6 +18,7 @@ from inkbench.cli import (
     features,
     inspect_attribute,
     inspect_paste,
+    inspect_weights,
     lm,
     models,
     profile,
@@ -50,6 +51,7 @@ app.add_typer(check.app, name="check")
 inspect_app = typer.Typer(help="Look inside a trained network.", no_args_is_help=True)
 inspect_app.command("attribute")(inspect_attribute.attribute_command)
 inspect_app.command("paste")(inspect_paste.paste_command)
+inspect_app.command("weights")(inspect_weights.weights_command)
 app.add_typer(inspect_app, name="inspect")
 
 

@@ -49,6 +49,7 @@ from rich.table import Table
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from inkbench.config import Config
 from inkbench.data.images.files import read_image
 from inkbench.data.lines import line_to_tensor, prepare_line
 from inkbench.errors import InkbenchError
@@ -590,6 +591,7 @@ class RunModel:
         labels: the class names, or the characters by id (``<blank>`` at 0).
         read: an image file -> (C, H, W), through the run's eval transforms (classifiers) or
             line preparation (OCR).
+        cfg: the run's resolved config (its dataset, to read a split's images).
     """
 
     model: nn.Module
@@ -597,6 +599,7 @@ class RunModel:
     family: str
     labels: list[str]
     read: Callable[[Path], torch.Tensor]
+    cfg: Config
 
 
 def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
@@ -611,6 +614,7 @@ def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
             family="cls",
             labels=list(classifier.classes),
             read=lambda path: classifier.transform(read_image(path, mode)),
+            cfg=classifier.cfg,
         )
     recognizer = Recognizer.from_run(run, checkpoint, device="cpu")
     data, task = recognizer.cfg.data, recognizer.task
@@ -622,6 +626,7 @@ def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
         read=lambda path: line_to_tensor(
             prepare_line(read_line_image(path), data.height, data.max_width, data.preprocess)
         ),
+        cfg=recognizer.cfg,
     )
 
 
