@@ -1,5 +1,5 @@
-"""`inspect weights` on a trained classifier (cls_run) and a trained CRNN: table, JSON, PNGs,
-one-line errors."""
+"""`inspect weights` on a trained classifier (cls_run): table, JSON, PNGs, one-line errors
+(OCR runs: test_ocr_run.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import draw_line, tiny_config
 from inkbench.cli import main
 from inkbench.runs.store import Run
 
@@ -65,22 +64,3 @@ def test_bad_input(cls_run: Run, capsys, options: list[str], message: str) -> No
     assert code == 2 and text == "" and err.count("\n") == 1
     assert err.startswith("error: ") and message in err
     assert (sorted(folder.iterdir()) if folder.exists() else []) == before
-
-
-@pytest.mark.slow
-def test_weights_of_an_ocr_run(tmp_path: Path, line_folder: Path, capsys) -> None:
-    from inkbench.config import validate_config
-    from inkbench.training.trainer import train
-
-    run = train(validate_config(tiny_config(line_folder), "tiny"), tmp_path / "runs", argv=[])
-    capsys.readouterr()  # training's own lines
-    code, text, _ = weights(capsys, str(run.path), "--n", "3", "--json")
-    assert code == 0
-    found = json.loads(text)
-    types = {layer["name"]: layer["type"] for layer in found["layers"]}
-    assert found["images"] == 3 and "LSTM" in types.values() and found["first_conv"]
-    lstm = next(layer for layer in found["layers"] if layer["type"] == "LSTM")
-    assert lstm["activation"]["count"] > 0 and lstm["dead"] is None
-    draw_line("cab").save(tmp_path / "cab.png")
-    code, text, _ = weights(capsys, str(run.path), str(tmp_path / "cab.png"), "--json")
-    assert code == 0 and json.loads(text)["images"] == 1

@@ -170,8 +170,12 @@ class PatchSwap:
             (self.image_b, "B", (y, x, bottom - top, right - left)),
             (self.pasted, "B pasted", (y, x, bottom - top, right - left)),
         ]
-        fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
-        for ax, (image, title, (t, lft, h, w)) in zip(axes, frames, strict=False):
+        height, width = self.image_b.shape[1:]
+        wide = width > 2 * height  # a text line: the panels one above the other
+        fig, axes = plt.subplots(
+            4 if wide else 1, 1 if wide else 4, figsize=(10, 7) if wide else (13, 3.6)
+        )
+        for ax, (image, title, (t, lft, h, w)) in zip(axes[:3], frames, strict=True):
             ax.imshow(display_image(image), cmap="gray", vmin=0, vmax=1)
             ax.add_patch(plt.Rectangle((lft - 0.5, t - 0.5), w, h, fill=False, color="lime"))
             ax.set_title(title, fontsize=9)

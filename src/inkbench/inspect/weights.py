@@ -355,7 +355,7 @@ def weight_stats(
         calls[module] = calls.get(module, 0) + 1
         if output.ndim not in (2, 4):
             return
-        source = made.get(id(args[0]))
+        source = made.get(id(args[0])) if args else None
         name = source[1] if source else f"{relus[module]} (call {calls[module]})"
         fired = (output > 0).transpose(0, 1).flatten(1).any(1)  # (C,)
         if name not in alive:
