@@ -65,29 +65,35 @@ def test_a_channel_alive_on_one_image_is_not_dead() -> None:
 
 
 class Residual(nn.Module):
-    """conv -> bn -> relu, added to the input, then the same ReLU again."""
+    """torchvision's BasicBlock: conv-bn-relu, conv-bn, the input added in place, the same
+    ReLU again."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(2, 2, 3, padding=1)
-        self.bn = nn.BatchNorm2d(2)
-        self.relu = nn.ReLU()
+        self.conv1, self.conv2 = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.bn1, self.bn2 = nn.BatchNorm2d(2), nn.BatchNorm2d(2)
+        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.relu(self.bn(self.conv(x))) + x)
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out += x
+        return self.relu(out)
 
 
 def test_relu_rows_of_a_residual_block() -> None:
     block = Residual().eval()
     with torch.no_grad():
-        block.bn.bias.fill_(-50.0)  # the first ReLU: both channels dead
-    images = list(-torch.rand(3, 2, 6, 6))  # negative input: the sum is never above 0 either
-    found = weight_stats(block, images)
+        block.bn1.bias.fill_(-50.0)  # the first ReLU: both channels dead
+        block.bn2.bias[0] = -50.0  # the second: channel 0 dead
+        block.bn2.bias[1] = 50.0
+    found = weight_stats(block, list(torch.rand(3, 2, 6, 6)))
     rows = {row.name: row for row in found.layers}
-    assert list(rows) == ["conv", "bn", "relu (call 2)"]
-    assert rows["conv"].dead is None and rows["bn"].dead == 2
-    assert rows["relu (call 2)"].type == "ReLU" and rows["relu (call 2)"].dead == 2
-    assert rows["relu (call 2)"].params == 0 and rows["bn"].params == 4
+    assert list(rows) == ["conv1", "bn1", "conv2", "bn2", "relu (call 2)"]
+    assert rows["bn1"].dead == 2 and rows["bn1"].channels == 2
+    # The second ReLU reads bn2's output tensor, but only after the shortcut was added into it.
+    assert rows["bn2"].dead is None and rows["conv2"].dead is None
+    assert rows["relu (call 2)"].type == "ReLU" and rows["relu (call 2)"].dead == 1
+    assert rows["relu (call 2)"].params == 0 and rows["bn2"].params == 4
 
 
 def test_without_images_weights_only() -> None:

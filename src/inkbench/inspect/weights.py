@@ -10,9 +10,9 @@ A channel is *dead* on the images when the output of an ``nn.ReLU`` is 0 in that
 every position of every image: the ReLU's input never exceeds 0. Channels are dim 1 of
 (B, C, H, W) maps and (B, C) vectors; ReLUs of other shapes, and ReLUs applied as functions
 (``torch.relu``, which no hook sees), are not counted. The count is shown on the row of the
-layer whose output the ReLU reads (conv -> bn -> relu: the bn row), or on a row of the ReLU's
-own when it reads anything else (a residual sum); a ReLU module called twice in a pass has
-one row per call.
+layer whose output the ReLU reads unchanged (conv -> bn -> relu: the bn row), or on a row of
+the ReLU's own when it reads anything else (a residual sum, also one added in place into a
+layer's output); a ReLU module called twice in a pass has one row per call.
 
 Runs on attribution's float32 eval copy of the model, outside autocast.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,7 +338,10 @@ def weight_stats(
     running: dict[str, _Running] = {}
     alive: dict[str, torch.Tensor] = {}  # (C,) whether the channel ever exceeded 0
     order: list[str] = []  # layers and ReLU rows in the order they first ran
-    made: dict[int, tuple[torch.Tensor, str]] = {}  # this pass's layer outputs, by id
+    # This pass's layer outputs by id, held weakly (a batch of every layer's outputs would
+    # not fit for large networks; a freed output's id may be reused by another tensor), with
+    # their version: torchvision's ResNet adds the shortcut into bn2's output in place.
+    made: dict[int, tuple[weakref.ref[torch.Tensor], int, str]] = {}
     calls: dict[nn.Module, int] = {}
 
     def layer_ran(module: nn.Module, args: Any, output: Any) -> None:
@@ -349,14 +353,17 @@ def weight_stats(
             running[name] = _Running()
             order.append(name)
         running[name].add(found)
-        made[id(found)] = (found, name)  # the tensor is kept so that its id stays its own
+        made[id(found)] = (weakref.ref(found), found._version, name)
 
     def relu_ran(module: nn.Module, args: Any, output: torch.Tensor) -> None:
         calls[module] = calls.get(module, 0) + 1
         if output.ndim not in (2, 4):
             return
         source = made.get(id(args[0])) if args else None
-        name = source[1] if source else f"{relus[module]} (call {calls[module]})"
+        if source is not None and source[0]() is args[0] and source[1] == args[0]._version:
+            name = source[2]
+        else:
+            name = f"{relus[module]} (call {calls[module]})"
         fired = (output > 0).transpose(0, 1).flatten(1).any(1)  # (C,)
         if name not in alive:
             alive[name] = fired
