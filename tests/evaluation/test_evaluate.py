@@ -108,3 +108,19 @@ def test_train_decode_errors_come_before_training(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err
     assert not runs.exists()
+
+
+def test_eval_on_a_folder_with_an_unreadable_image(
+    ocr_run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_folder(tmp_path / "other", ["abc", "cab", "a a"])
+    (other / "line-001.png").write_bytes(b"")
+    args = ["eval", str(ocr_run.path), "--data", "name=folder", "--data", f"path={other}"]
+    capsys.readouterr()
+    assert main([*args, "--data", "num_workers=1", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {other / 'labels.tsv'}:2: {other / 'line-001.png'}: not a rea")
+    assert main([*args, "--data", "skip_corrupt=true", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n"] == 2 and "skipped 1 unreadable image(s)" in err
