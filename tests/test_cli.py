@@ -85,14 +85,17 @@ def test_config_error_is_one_line_and_leaves_no_run(
         ("seed: 1\ndata: a: b\n", "bad.yaml: line 2: mapping values are not allowed here"),
         ("- a\n", "bad.yaml: expected a mapping of sections"),
         ("data:\n  batch_size: many\n", "bad.yaml: data.batch_size: Input should be"),
+        (b"name: caf\xe9\n", "bad.yaml:1: not UTF-8 text (byte 0xe9 at column 10"),
     ],
-    ids=["missing", "bad-yaml", "not-a-mapping", "wrong-type-in-file"],
+    ids=["missing", "bad-yaml", "not-a-mapping", "wrong-type-in-file", "latin-1"],
 )
 def test_bad_config_file_is_one_line_and_leaves_no_run(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | None, needle: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | bytes | None, needle: str
 ) -> None:
     config, runs = tmp_path / "bad.yaml", tmp_path / "runs"
-    if text is not None:
+    if isinstance(text, bytes):
+        config.write_bytes(text)
+    elif text is not None:
         config.write_text(text, encoding="utf-8")
     code, out, err = run_cli(capsys, "train", str(config), "--runs-dir", str(runs))
     assert (code, out) == (2, "")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inkbench.data.charset import DEFAULT_CHARS, Charset
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 from inkbench.registry import format_validation_error
 
 
@@ -449,7 +450,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InkbenchError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

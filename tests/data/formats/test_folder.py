@@ -78,3 +78,20 @@ def test_train_on_an_unreadable_image_is_one_line_and_leaves_no_run(
     labels = line_folder / "val" / "labels.tsv"
     assert err.startswith(f"error: {labels}:{line}: {image}: not a readable image")
     assert not runs.exists()
+
+
+def test_labels_in_latin1_are_an_error_naming_file_line_and_byte(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "lines", ["ab", "ba", "abc"])
+    labels = root / "labels.tsv"
+    labels.write_bytes(labels.read_bytes().replace(b"\tba\n", "\tbá\n".encode("latin-1")))
+    with pytest.raises(InkbenchError) as info:
+        build_split(validate_config(folder_config(root)), "train")
+    assert str(info.value).startswith(f"{labels}:2: not UTF-8 text (byte 0xe1 at column 15,")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_file_name(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "lines", ["ab", "ba", "abc"])
+    labels = root / "labels.tsv"
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())
+    lines = build_split(validate_config(folder_config(root)), "train")
+    assert [lines.lines.rows[i][0].name for i in range(3)] == [f"line-00{i}.png" for i in range(3)]

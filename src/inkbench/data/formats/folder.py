@@ -1,4 +1,5 @@
-"""Line images on disk: a folder of images and ``labels.tsv`` (``file<TAB>text``, UTF-8).
+"""Line images on disk: a folder of images and ``labels.tsv`` (``file<TAB>text``, UTF-8, a
+byte-order mark allowed).
 
 This is the format ``inkbench data generate`` writes, so users train on their own lines
 the same way as on the synthetic ones.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 from pathlib import Path
 from typing import Self
 
@@ -18,6 +20,7 @@ from inkbench.data.checks import UnknownCharPolicy, keep_encodable
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.files import CheckedFiles, read_image
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 LABELS_FILE = "labels.tsv"
 
@@ -34,21 +37,22 @@ def read_labels(
     if not labels.is_file():
         raise InkbenchError(f"{labels}: labels file not found (expected file<TAB>text lines)")
     candidates: list[tuple[str, str, tuple[Path, str, str]]] = []
-    with labels.open(encoding="utf-8", newline="") as handle:
-        for lineno, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-            if not row:
-                continue
-            if len(row) != 2:
-                raise InkbenchError(
-                    f"{labels}:{lineno}: expected 2 tab-separated fields (file, text), "
-                    f"got {len(row)}"
-                )
-            name, text = row
-            image = folder / name
-            if not image.is_file():
-                raise InkbenchError(f"{labels}:{lineno}: image {image} not found")
-            where = f"{labels}:{lineno}"
-            candidates.append((f"{where}: {name}", text, (image, text, where)))
+    rows = csv.reader(
+        io.StringIO(read_text(labels), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE
+    )
+    for lineno, row in enumerate(rows, 1):
+        if not row:
+            continue
+        if len(row) != 2:
+            raise InkbenchError(
+                f"{labels}:{lineno}: expected 2 tab-separated fields (file, text), got {len(row)}"
+            )
+        name, text = row
+        image = folder / name
+        if not image.is_file():
+            raise InkbenchError(f"{labels}:{lineno}: image {image} not found")
+        where = f"{labels}:{lineno}"
+        candidates.append((f"{where}: {name}", text, (image, text, where)))
     rows = keep_encodable(candidates, charset, on_unknown_char, str(labels))
     if not rows:
         raise InkbenchError(f"{labels}: no usable lines")

@@ -31,6 +31,7 @@ from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.folder import FolderLines
 from inkbench.data.synth.text import SPLITS, split_of
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 _LINE_ID = re.compile(r"[^\s-]+-[^\s-]+-[^\s-]+")  # writer-group-form-line, e.g. a01-000u-00
 _NUMBER = re.compile(r"-?\d+")
@@ -59,10 +60,7 @@ class IamLine:
 
 def read_text_file(path: Path) -> list[str]:
     """The rows of an IAM text file, or an error naming the file if it is not text."""
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InkbenchError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    return read_text(path).splitlines()
 
 
 def read_lines_txt(path: Path) -> list[IamLine]:

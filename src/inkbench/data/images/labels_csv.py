@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from inkbench.data.checks import require_file, require_split
@@ -10,6 +11,7 @@ from inkbench.data.datasets import DATASETS
 from inkbench.data.images.files import ImageFiles, hash_split, labelled_files
 from inkbench.data.images.image_folder import SPLIT_FOLDERS
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 Row = tuple[str, Path, str, str | None]
 
@@ -18,7 +20,7 @@ def read_rows(table: Path) -> list[Row]:
     """``(path as written, image, label, split or None)`` of every row; a row naming a missing
     file, an empty label or an unknown split is an error naming the file and line."""
     rows: list[Row] = []
-    with table.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(read_text(table), newline="") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or [])
         if not {"path", "label"} <= columns:
