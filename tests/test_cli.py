@@ -58,6 +58,13 @@ def test_help_works_everywhere(
         ("trainer.precision=fp8", "trainer.precision: Input should be 'auto'"),
         ("trainer.accelerator=abacus", "trainer.accelerator='abacus'"),
         ("data.path=/nonexistent", "data.path: /nonexistent is not a folder"),
+        ("data.batch_size=0", "data.batch_size: Input should be greater than or equal to 1"),
+        ("data.batch_size=-1", "data.batch_size: Input should be greater than or equal to 1"),
+        ("trainer.limit_train_batches=0", "trainer.limit_train_batches: Value error, expected a"),
+        ("trainer.limit_val_batches=-2", "expected a number of batches >= 1 or a share in (0, 1]"),
+        ("trainer.limit_val_batches=0.0", "expected a share of the batches in (0, 1]"),
+        ("trainer.limit_train_batches=1.5", "expected a share of the batches in (0, 1]"),
+        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches: Input should be"),
     ],
 )
 def test_config_error_is_one_line_and_leaves_no_run(
@@ -102,6 +109,40 @@ def test_bad_config_file_is_one_line_and_leaves_no_run(
     assert err.startswith("error: ") and err.count("\n") == 1
     assert needle in err
     assert not runs.exists()
+
+
+#: Every option that is a count of items, batches or steps, with the arguments it needs.
+COUNT_OPTIONS = [
+    ("eval", "RUN", "--batch-size"),
+    ("features", "RUN", "--layer", "x", "--batch-size"),
+    ("check", "overfit", "c.yaml", "--batches"),
+    ("check", "overfit", "c.yaml", "--steps"),
+    ("data", "generate", "c.yaml", "--n"),
+    ("data", "texts", "c.yaml", "--n"),
+    ("data", "preview", "c.yaml", "--n"),
+    ("data", "preview", "c.yaml", "--versions"),
+    ("profile", "crnn", "--runs"),
+    ("tune", "lr", "c.yaml", "--steps"),
+    ("tune", "batch-size", "c.yaml", "--max-batch-size"),
+    ("tune", "batch-size", "c.yaml", "--start"),
+    ("tune", "batch-size", "c.yaml", "--steps"),
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("args", COUNT_OPTIONS, ids=" ".join)
+def test_counts_below_one_are_refused(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where outputs and runs/ would go
+    code, out, err = run_cli(capsys, *args, value)
+    assert (code, out) == (2, "")
+    assert err == f"error: Invalid value for '{args[-1]}': got {value}, expected an integer >= 1\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_option_is_an_error_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -305,9 +305,9 @@ class TrainerConfig(_Section):
     accumulate_grad_batches: int = Field(1, ge=1)
     """Sum the gradients of this many batches before each optimizer step."""
     limit_train_batches: int | float = 1.0
-    """Batches per training epoch (int) or share of them (float)."""
+    """Batches per training epoch (int >= 1) or share of them (float in (0, 1])."""
     limit_val_batches: int | float = 1.0
-    """Batches per validation (int) or share of them (float)."""
+    """Batches per validation (int >= 1) or share of them (float in (0, 1])."""
     log_every_n_steps: int = Field(20, ge=1)
     """Step-level logging interval for TensorBoard."""
     deterministic: bool = True
@@ -322,6 +322,16 @@ class TrainerConfig(_Section):
     """Stop once every learning rate has fallen below this (0: never)."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     """Stop when a validation metric stops improving."""
+
+    @pydantic.field_validator("limit_train_batches", "limit_val_batches")
+    @classmethod
+    def _some_batches(cls, limit: int | float) -> int | float:
+        # 0 would train or validate on nothing and still report a metric.
+        if isinstance(limit, int) and limit < 1:
+            raise ValueError(f"expected a number of batches >= 1 or a share in (0, 1], got {limit}")
+        if isinstance(limit, float) and not 0 < limit <= 1:
+            raise ValueError(f"expected a share of the batches in (0, 1] or an int, got {limit}")
+        return limit
 
 
 #: Splits a command may evaluate: the three every dataset has, and the synthetic data's
@@ -404,6 +414,16 @@ class Config(_Section):
             for section, keys in sections.items()
         }
         return self.model_dump(mode="json", exclude=unread)  # type: ignore[arg-type]
+
+
+def batch_size_or_default(cfg: Config, batch_size: int | None) -> int:
+    """``batch_size`` (a command's ``--batch-size``) if given, else ``data.batch_size``; a
+    batch size below 1 is an error, never an empty evaluation or a silent default."""
+    if batch_size is None:
+        return cfg.data.batch_size
+    if batch_size < 1:
+        raise InkbenchError(f"batch size {batch_size}: expected a positive number of items")
+    return batch_size
 
 
 def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,3 +32,16 @@ def check_split(split: str) -> str:
     if split not in EVAL_SPLITS:
         raise InkbenchError(f"--split: expected one of {', '.join(EVAL_SPLITS)}, got {split!r}")
     return split
+
+
+def at_least(minimum: int) -> Callable[[int | None], int | None]:
+    """A typer option callback refusing values below ``minimum`` with the value in the error
+    (typer's own ``min=`` leaves it out): ``Invalid value for '--batch-size': got -1, expected
+    an integer >= 1``. A count of zero items, batches or steps is never meant."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            raise typer.BadParameter(f"got {value}, expected an integer >= {minimum}")
+        return value
+
+    return check
