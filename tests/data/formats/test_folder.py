@@ -95,3 +95,33 @@ def test_a_byte_order_mark_is_not_part_of_the_first_file_name(tmp_path: Path) ->
     labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())
     lines = build_split(validate_config(folder_config(root)), "train")
     assert [lines.lines.rows[i][0].name for i in range(3)] == [f"line-00{i}.png" for i in range(3)]
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "nested-parent"])
+def test_labels_naming_files_outside_the_folder_are_refused(tmp_path: Path, kind: str) -> None:
+    root = write_folder(tmp_path / "lines", ["ab", "ba"])
+    outside = write_folder(tmp_path / "elsewhere", ["cab"]) / "line-000.png"
+    (root / "sub").mkdir()
+    name = {
+        "parent": "../elsewhere/line-000.png",
+        "absolute": str(outside),
+        "nested-parent": "sub/../../elsewhere/line-000.png",
+    }[kind]
+    labels = root / "labels.tsv"
+    labels.write_text(labels.read_text(encoding="utf-8") + f"{name}\tcab\n", encoding="utf-8")
+    with pytest.raises(InkbenchError) as info:
+        build_split(validate_config(folder_config(root)), "train")
+    assert str(info.value) == (
+        f"{labels}:3: {name!r} is outside {root} (expected a path relative to the list's "
+        "folder, below it; data.allow_outside_paths: true reads it anyway)"
+    )
+    lines = build_split(validate_config(folder_config(root, allow_outside_paths=True)), "train")
+    assert [lines.lines[i][1] for i in range(len(lines))] == ["ab", "ba", "cab"]
+
+
+def test_a_path_through_a_subfolder_and_back_stays_inside(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "lines", ["ab", "ba"])
+    (root / "sub").mkdir()
+    labels = root / "labels.tsv"
+    labels.write_text("sub/../line-000.png\tab\n", encoding="utf-8")
+    assert len(build_split(validate_config(folder_config(root)), "train")) == 1

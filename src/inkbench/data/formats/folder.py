@@ -16,7 +16,7 @@ from typing import Self
 import numpy as np
 
 from inkbench.data.charset import Charset
-from inkbench.data.checks import UnknownCharPolicy, keep_encodable
+from inkbench.data.checks import UnknownCharPolicy, keep_encodable, listed_file
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.files import CheckedFiles, read_image
 from inkbench.errors import InkbenchError
@@ -30,9 +30,11 @@ def read_labels(
     charset: Charset,
     on_unknown_char: UnknownCharPolicy = "error",
     skip_corrupt: bool = False,
+    allow_outside_paths: bool = False,
 ) -> FolderLines:
-    """The lines of ``folder/labels.tsv`` (their images must exist); unknown characters fail or
-    are skipped; ``skip_corrupt``: see ``FolderLines``."""
+    """The lines of ``folder/labels.tsv`` (their images must exist, inside ``folder`` unless
+    ``allow_outside_paths``); unknown characters fail or are skipped; ``skip_corrupt``: see
+    ``FolderLines``."""
     labels = folder / LABELS_FILE
     if not labels.is_file():
         raise InkbenchError(f"{labels}: labels file not found (expected file<TAB>text lines)")
@@ -48,10 +50,10 @@ def read_labels(
                 f"{labels}:{lineno}: expected 2 tab-separated fields (file, text), got {len(row)}"
             )
         name, text = row
-        image = folder / name
-        if not image.is_file():
-            raise InkbenchError(f"{labels}:{lineno}: image {image} not found")
         where = f"{labels}:{lineno}"
+        image = listed_file(folder, name, where, allow_outside_paths)
+        if not image.is_file():
+            raise InkbenchError(f"{where}: image {image} not found")
         candidates.append((f"{where}: {name}", text, (image, text, where)))
     rows = keep_encodable(candidates, charset, on_unknown_char, str(labels))
     if not rows:
@@ -109,6 +111,7 @@ def folder(
     path: str,
     on_unknown_char: UnknownCharPolicy = "error",
     skip_corrupt: bool = False,
+    allow_outside_paths: bool = False,
 ) -> FolderLines:
     """Split ``s`` comes from ``path/s/labels.tsv``, else ``path/labels.tsv`` serves every split.
 
@@ -117,10 +120,12 @@ def folder(
         on_unknown_char: lines with characters outside ``data.charset``: ``error`` (naming the
             line) or ``skip``.
         skip_corrupt: images that do not decode are skipped, with a note, instead of failing.
+        allow_outside_paths: read images that labels.tsv names outside its folder (absolute
+            paths, ``../``); refused by default.
     """
     root = Path(path)
     if not root.is_dir():
         raise InkbenchError(f"data.path: {root} is not a folder")
     split_dir = root / split
     base = split_dir if (split_dir / LABELS_FILE).is_file() else root
-    return read_labels(base, charset, on_unknown_char, skip_corrupt)
+    return read_labels(base, charset, on_unknown_char, skip_corrupt, allow_outside_paths)
