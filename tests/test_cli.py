@@ -93,8 +93,22 @@ def test_config_error_is_one_line_and_leaves_no_run(
         ("- a\n", "bad.yaml: expected a mapping of sections"),
         ("data:\n  batch_size: many\n", "bad.yaml: data.batch_size: Input should be"),
         (b"name: caf\xe9\n", "bad.yaml:1: not UTF-8 text (byte 0xe9 at column 10"),
+        ("", "bad.yaml: no settings (the file is empty or holds only comments); expected a"),
+        ("# seed: 1\n\n   \n# model:\n", "bad.yaml: no settings (the file is empty or holds"),
+        ("{}\n", "bad.yaml: no settings"),
+        ("\ufeff# a comment after a byte-order mark\n", "bad.yaml: no settings"),
     ],
-    ids=["missing", "bad-yaml", "not-a-mapping", "wrong-type-in-file", "latin-1"],
+    ids=[
+        "missing",
+        "bad-yaml",
+        "not-a-mapping",
+        "wrong-type-in-file",
+        "latin-1",
+        "empty",
+        "comments-only",
+        "empty-mapping",
+        "bom-and-comment",
+    ],
 )
 def test_bad_config_file_is_one_line_and_leaves_no_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | bytes | None, needle: str

@@ -467,6 +467,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file; a missing, unreadable, malformed or empty
+    file is an error naming it."""
     if not path.is_file():
         raise InkbenchError(f"{path}: config file not found")
     try:
@@ -476,8 +478,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InkbenchError(f"{path}:{where}: {problem}") from None
-    if raw is None:
-        return {}
+    if raw is None or raw == {}:
+        # Every key has a default, so an empty file would train a whole run on the defaults
+        # under the name "run": almost always the wrong file, or one saved before it was written.
+        raise InkbenchError(
+            f"{path}: no settings (the file is empty or holds only comments); expected a "
+            "mapping of sections such as data:, model:, trainer:"
+        )
     if not isinstance(raw, dict):
         raise InkbenchError(f"{path}: expected a mapping of sections at the top level")
     return raw
