@@ -440,6 +440,11 @@ def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:
     return {**section, **changes}
 
 
+#: What PyYAML raises on text besides YAMLError: its constructors' own exceptions for tagged
+#: values and dates they cannot build (``!!int x``, ``!!bool x``, ``2001-02-30``).
+_CONSTRUCTOR_ERRORS = (ValueError, KeyError, TypeError, OverflowError, RecursionError)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` -> (["a","b","c"], value parsed as a YAML scalar)."""
     key, sep, raw = text.partition("=")
@@ -447,8 +452,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise InkbenchError(f"override {text!r}: expected KEY=VALUE with a dotted key, e.g. a.b=1")
     try:
         value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw
+    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS):
+        value = raw  # not YAML: the text as typed
     return key.split("."), value
 
 
@@ -478,6 +483,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InkbenchError(f"{path}:{where}: {problem}") from None
+    except _CONSTRUCTOR_ERRORS as exc:
+        raise InkbenchError(f"{path}: a value YAML cannot build ({exc})") from None
     if raw is None or raw == {}:
         # Every key has a default, so an empty file would train a whole run on the defaults
         # under the name "run": almost always the wrong file, or one saved before it was written.
@@ -540,7 +547,8 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
 def with_family_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` with its task family's defaults (``FAMILY_DEFAULTS``) where it sets no value."""
     task = raw.get("task")
-    family = TASK_FAMILIES.get(task.get("name", "")) if isinstance(task, dict) else None
+    name = task.get("name") if isinstance(task, dict) else None
+    family = TASK_FAMILIES.get(name) if isinstance(name, str) else None  # else pydantic refuses
     out = dict(raw)
     for section, defaults in FAMILY_DEFAULTS.get(family or "", {}).items():
         given = out.get(section, {})
