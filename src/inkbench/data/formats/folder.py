@@ -39,10 +39,10 @@ def read_labels(
     if not labels.is_file():
         raise InkbenchError(f"{labels}: labels file not found (expected file<TAB>text lines)")
     candidates: list[tuple[str, str, tuple[Path, str, str]]] = []
-    rows = csv.reader(
+    reader = csv.reader(
         io.StringIO(read_text(labels), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE
     )
-    for lineno, row in enumerate(rows, 1):
+    for lineno, row in enumerate(reader, 1):
         if not row:
             continue
         if len(row) != 2:
