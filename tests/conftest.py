@@ -89,6 +89,20 @@ def tiny_config_file(tmp_path: Path, line_folder: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def ocr_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``tiny_config`` trained one epoch on a line folder (a few seconds), once per test module."""
+    from inkbench.config import validate_config
+    from inkbench.training.trainer import train
+
+    root = tmp_path_factory.mktemp("ocr-run")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 4), ("test", 4)):
+        write_folder(root / "lines" / split, [WORDS[i] for i in rng.integers(0, len(WORDS), n)])
+    cfg = validate_config(tiny_config(root / "lines", max_epochs=1), "tiny")
+    return train(cfg, root / "runs", name="lines", argv=[])
+
+
 #: Shapes of the tiny image classification folder: a class is what its images show.
 SHAPES = ("circle", "cross", "square")
 

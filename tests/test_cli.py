@@ -58,6 +58,13 @@ def test_help_works_everywhere(
         ("trainer.precision=fp8", "trainer.precision: Input should be 'auto'"),
         ("trainer.accelerator=abacus", "trainer.accelerator='abacus'"),
         ("data.path=/nonexistent", "data.path: /nonexistent is not a folder"),
+        ("data.batch_size=0", "data.batch_size: Input should be greater than or equal to 1"),
+        ("data.batch_size=-1", "data.batch_size: Input should be greater than or equal to 1"),
+        ("trainer.limit_train_batches=0", "trainer.limit_train_batches: Value error, expected a"),
+        ("trainer.limit_val_batches=-2", "expected a number of batches >= 1 or a share in (0, 1]"),
+        ("trainer.limit_val_batches=0.0", "expected a share of the batches in (0, 1]"),
+        ("trainer.limit_train_batches=1.5", "expected a share of the batches in (0, 1]"),
+        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches: Input should be"),
     ],
 )
 def test_config_error_is_one_line_and_leaves_no_run(
@@ -85,20 +92,71 @@ def test_config_error_is_one_line_and_leaves_no_run(
         ("seed: 1\ndata: a: b\n", "bad.yaml: line 2: mapping values are not allowed here"),
         ("- a\n", "bad.yaml: expected a mapping of sections"),
         ("data:\n  batch_size: many\n", "bad.yaml: data.batch_size: Input should be"),
+        (b"name: caf\xe9\n", "bad.yaml:1: not UTF-8 text (byte 0xe9 at column 10"),
+        ("", "bad.yaml: no settings (the file is empty or holds only comments); expected a"),
+        ("# seed: 1\n\n   \n# model:\n", "bad.yaml: no settings (the file is empty or holds"),
+        ("{}\n", "bad.yaml: no settings"),
+        ("\ufeff# a comment after a byte-order mark\n", "bad.yaml: no settings"),
     ],
-    ids=["missing", "bad-yaml", "not-a-mapping", "wrong-type-in-file"],
+    ids=[
+        "missing",
+        "bad-yaml",
+        "not-a-mapping",
+        "wrong-type-in-file",
+        "latin-1",
+        "empty",
+        "comments-only",
+        "empty-mapping",
+        "bom-and-comment",
+    ],
 )
 def test_bad_config_file_is_one_line_and_leaves_no_run(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | None, needle: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str | bytes | None, needle: str
 ) -> None:
     config, runs = tmp_path / "bad.yaml", tmp_path / "runs"
-    if text is not None:
+    if isinstance(text, bytes):
+        config.write_bytes(text)
+    elif text is not None:
         config.write_text(text, encoding="utf-8")
     code, out, err = run_cli(capsys, "train", str(config), "--runs-dir", str(runs))
     assert (code, out) == (2, "")
     assert err.startswith("error: ") and err.count("\n") == 1
     assert needle in err
     assert not runs.exists()
+
+
+#: Every option that is a count of items, batches or steps, with the arguments it needs.
+COUNT_OPTIONS = [
+    ("eval", "RUN", "--batch-size"),
+    ("features", "RUN", "--layer", "x", "--batch-size"),
+    ("check", "overfit", "c.yaml", "--batches"),
+    ("check", "overfit", "c.yaml", "--steps"),
+    ("data", "generate", "c.yaml", "--n"),
+    ("data", "texts", "c.yaml", "--n"),
+    ("data", "preview", "c.yaml", "--n"),
+    ("data", "preview", "c.yaml", "--versions"),
+    ("profile", "crnn", "--runs"),
+    ("tune", "lr", "c.yaml", "--steps"),
+    ("tune", "batch-size", "c.yaml", "--max-batch-size"),
+    ("tune", "batch-size", "c.yaml", "--start"),
+    ("tune", "batch-size", "c.yaml", "--steps"),
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("args", COUNT_OPTIONS, ids=" ".join)
+def test_counts_below_one_are_refused(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where outputs and runs/ would go
+    code, out, err = run_cli(capsys, *args, value)
+    assert (code, out) == (2, "")
+    assert err == f"error: Invalid value for '{args[-1]}': got {value}, expected an integer >= 1\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_option_is_an_error_line(capsys: pytest.CaptureFixture[str]) -> None:

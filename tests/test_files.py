@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from inkbench.files import atomic_writer, write_atomic
+from inkbench.errors import InkbenchError
+from inkbench.files import atomic_writer, read_text, write_atomic
 
 
 def test_streamed_write_replaces_the_file_whole(tmp_path: Path) -> None:
@@ -36,3 +37,27 @@ def test_written_files_get_the_mode_open_would_give(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == stat.S_IMODE(
         (tmp_path / "b.txt").stat().st_mode
     )
+
+
+def test_read_text_accepts_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes("\ufeffé\tb\n".encode())
+    assert read_text(path) == "é\tb\n"
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "bom"])
+def test_read_text_names_the_line_and_byte_that_is_not_utf8(tmp_path: Path, bom: bytes) -> None:
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes(bom + b"a.png\tok\nb.png\tcaf" + "é\n".encode("latin-1"))
+    with pytest.raises(InkbenchError) as info:
+        read_text(path)
+    offset = len(bom) + len(b"a.png\tok\nb.png\tcaf")
+    assert str(info.value) == (
+        f"{path}:2: not UTF-8 text (byte 0xe9 at column 10, file offset {offset}); "
+        "save the file as UTF-8"
+    )
+
+
+def test_read_text_of_a_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InkbenchError, match="cannot read"):
+        read_text(tmp_path)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inkbench.data.charset import DEFAULT_CHARS, Charset
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 from inkbench.registry import format_validation_error
 
 
@@ -304,9 +305,9 @@ class TrainerConfig(_Section):
     accumulate_grad_batches: int = Field(1, ge=1)
     """Sum the gradients of this many batches before each optimizer step."""
     limit_train_batches: int | float = 1.0
-    """Batches per training epoch (int) or share of them (float)."""
+    """Batches per training epoch (int >= 1) or share of them (float in (0, 1])."""
     limit_val_batches: int | float = 1.0
-    """Batches per validation (int) or share of them (float)."""
+    """Batches per validation (int >= 1) or share of them (float in (0, 1])."""
     log_every_n_steps: int = Field(20, ge=1)
     """Step-level logging interval for TensorBoard."""
     deterministic: bool = True
@@ -321,6 +322,16 @@ class TrainerConfig(_Section):
     """Stop once every learning rate has fallen below this (0: never)."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     """Stop when a validation metric stops improving."""
+
+    @pydantic.field_validator("limit_train_batches", "limit_val_batches")
+    @classmethod
+    def _some_batches(cls, limit: int | float) -> int | float:
+        # 0 would train or validate on nothing and still report a metric.
+        if isinstance(limit, int) and limit < 1:
+            raise ValueError(f"expected a number of batches >= 1 or a share in (0, 1], got {limit}")
+        if isinstance(limit, float) and not 0 < limit <= 1:
+            raise ValueError(f"expected a share of the batches in (0, 1] or an int, got {limit}")
+        return limit
 
 
 #: Splits a command may evaluate: the three every dataset has, and the synthetic data's
@@ -405,6 +416,16 @@ class Config(_Section):
         return self.model_dump(mode="json", exclude=unread)  # type: ignore[arg-type]
 
 
+def batch_size_or_default(cfg: Config, batch_size: int | None) -> int:
+    """``batch_size`` (a command's ``--batch-size``) if given, else ``data.batch_size``; a
+    batch size below 1 is an error, never an empty evaluation or a silent default."""
+    if batch_size is None:
+        return cfg.data.batch_size
+    if batch_size < 1:
+        raise InkbenchError(f"batch size {batch_size}: expected a positive number of items")
+    return batch_size
+
+
 def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:
     """``cfg``'s data section, as a raw dict, with ``changes`` applied.
 
@@ -419,6 +440,11 @@ def data_with(cfg: Config, changes: Mapping[str, Any]) -> dict[str, Any]:
     return {**section, **changes}
 
 
+#: What PyYAML raises on text besides YAMLError: its constructors' own exceptions for tagged
+#: values and dates they cannot build (``!!int x``, ``!!bool x``, ``2001-02-30``).
+_CONSTRUCTOR_ERRORS = (ValueError, KeyError, TypeError, OverflowError, RecursionError)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` -> (["a","b","c"], value parsed as a YAML scalar)."""
     key, sep, raw = text.partition("=")
@@ -426,8 +452,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise InkbenchError(f"override {text!r}: expected KEY=VALUE with a dotted key, e.g. a.b=1")
     try:
         value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw
+    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS):
+        value = raw  # not YAML: the text as typed
     return key.split("."), value
 
 
@@ -446,17 +472,26 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file; a missing, unreadable, malformed or empty
+    file is an error naming it."""
     if not path.is_file():
         raise InkbenchError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InkbenchError(f"{path}:{where}: {problem}") from None
-    if raw is None:
-        return {}
+    except _CONSTRUCTOR_ERRORS as exc:
+        raise InkbenchError(f"{path}: a value YAML cannot build ({exc})") from None
+    if raw is None or raw == {}:
+        # Every key has a default, so an empty file would train a whole run on the defaults
+        # under the name "run": almost always the wrong file, or one saved before it was written.
+        raise InkbenchError(
+            f"{path}: no settings (the file is empty or holds only comments); expected a "
+            "mapping of sections such as data:, model:, trainer:"
+        )
     if not isinstance(raw, dict):
         raise InkbenchError(f"{path}: expected a mapping of sections at the top level")
     return raw
@@ -512,7 +547,8 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
 def with_family_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` with its task family's defaults (``FAMILY_DEFAULTS``) where it sets no value."""
     task = raw.get("task")
-    family = TASK_FAMILIES.get(task.get("name", "")) if isinstance(task, dict) else None
+    name = task.get("name") if isinstance(task, dict) else None
+    family = TASK_FAMILIES.get(name) if isinstance(name, str) else None  # else pydantic refuses
     out = dict(raw)
     for section, defaults in FAMILY_DEFAULTS.get(family or "", {}).items():
         given = out.get(section, {})

@@ -1,7 +1,10 @@
-"""Writes that readers never see half-done: the bottom floor, importable by every layer.
+"""Writes that readers never see half-done, and text files read one way: the bottom floor,
+importable by every layer (it imports only ``errors``).
 
 Cross-cutting by design: the run store, checkpoints, reports, the ARPA writer, benchmarks and
-caches all write files that another process may be reading, so this sits below all of them.
+caches all write files that another process may be reading, so this sits below all of them;
+configs, labels files and ARPA files are all user text that must fail the same way when it is
+not UTF-8.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from inkbench.errors import InkbenchError
 
 
 def _process_umask() -> int:
@@ -47,3 +52,23 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     with atomic_writer(path) as handle:
         handle.write(data)
+
+
+def read_text(path: Path) -> str:
+    """``path``'s text, UTF-8 with or without a byte-order mark (some Windows editors write
+    one, and it would otherwise be part of the first field); a file that cannot be read or a
+    byte that is not UTF-8 is an error naming the file, line and byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InkbenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = exc.object  # without the byte-order mark: offsets count from here
+        line = text.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InkbenchError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{text[exc.start]:02x} at column {column}, "
+            f"file offset {exc.start + len(data) - len(text)}); save the file as UTF-8"
+        ) from None

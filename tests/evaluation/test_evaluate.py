@@ -108,3 +108,46 @@ def test_train_decode_errors_come_before_training(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err
     assert not runs.exists()
+
+
+def test_eval_on_a_folder_with_an_unreadable_image(
+    ocr_run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_folder(tmp_path / "other", ["abc", "cab", "a a"])
+    (other / "line-001.png").write_bytes(b"")
+    args = ["eval", str(ocr_run.path), "--data", "name=folder", "--data", f"path={other}"]
+    capsys.readouterr()
+    assert main([*args, "--data", "num_workers=1", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {other / 'labels.tsv'}:2: {other / 'line-001.png'}: not a rea")
+    assert main([*args, "--data", "skip_corrupt=true", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n"] == 2 and "skipped 1 unreadable image(s)" in err
+
+
+def test_predict_reads_lines_narrower_than_the_models_stride(
+    ocr_run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    images = []
+    for width, height in ((1, 40), (1, 100), (3, 32), (40, 1)):
+        images.append(tmp_path / f"{width}x{height}.png")
+        Image.new("L", (width, height), 0).save(images[-1])
+    capsys.readouterr()
+    assert main(["predict", str(ocr_run.path), *map(str, images), "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [p["image"] for p in predictions] == list(map(str, images))
+
+
+def test_no_evaluation_over_zero_lines(ocr_run: Run) -> None:
+    from inkbench.errors import InkbenchError
+    from inkbench.evaluation.evaluate import error_rates
+
+    for batch_size in (0, -1):
+        with pytest.raises(InkbenchError, match=f"batch size {batch_size}: expected a positive"):
+            evaluate(ocr_run, "test", batch_size=batch_size)
+    with pytest.raises(InkbenchError, match="an error rate over none is undefined"):
+        error_rates([])
+    assert evaluate(ocr_run, "test", batch_size=1)["n"] == 4

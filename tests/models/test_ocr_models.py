@@ -121,3 +121,33 @@ def test_attention_variants_learn(attention: str, rnn: str) -> None:
         task.compute_loss(batch).backward()
         optimizer.step()
     assert float(task.compute_loss(batch)) < 0.5 * first
+
+
+#: (height, width) of line images narrower or shorter than a model's stride once fitted to
+#: data.height: a 1-pixel-wide sliver, a tall thin crop, a speck, a 1-pixel-tall strip.
+ODD_LINES = [(40, 1), (100, 1), (1, 1), (32, 3), (64, 5), (1, 40)]
+
+
+@pytest.mark.parametrize("name", MODELS.names("ocr"))
+def test_lines_narrower_than_the_stride_are_read(name: str) -> None:
+    from inkbench.evaluation.evaluate import Recognizer
+
+    task = tiny_task(name).eval()
+    assert task.model.width_stride > 1
+    recognizer = Recognizer(task, task.cfg, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ODD_LINES]
+    # One line per batch: a batch of narrow lines only has no wider line to be padded to.
+    texts = recognizer.transcribe(images, batch_size=1)
+    assert len(texts) == len(ODD_LINES) and all(set(t) <= set("abc ") for t in texts)
+
+
+@pytest.mark.parametrize("name", ["line_cnn", "line_cnn_lstm"])
+@pytest.mark.parametrize("window_stride", [8, 16])
+def test_configured_strides_are_padded_to(name: str, window_stride: int) -> None:
+    task = tiny_task(name, {"window_width": 16, "window_stride": window_stride}).eval()
+    assert task.model.width_stride == window_stride
+    for width in range(1, window_stride + 1):
+        with torch.no_grad():
+            log_probs = task(torch.rand(1, 1, 32, width))
+        assert log_probs.shape[0] == 1  # one output step for a line up to one stride wide

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import JsonFlag, Overrides, print_json
+from inkbench.cli.common import JsonFlag, Overrides, at_least, print_json
 
 app = typer.Typer(help="Check that a model can learn before training it.", no_args_is_help=True)
 
@@ -17,8 +17,10 @@ app = typer.Typer(help="Check that a model can learn before training it.", no_ar
 def check_overfit_command(
     config: Annotated[Path, typer.Argument(help="Config file to check.")],
     overrides: Overrides = None,
-    batches: Annotated[int, typer.Option(help="Fixed training batches to memorize.")] = 1,
-    steps: Annotated[int, typer.Option(help="Most optimizer steps.")] = 500,
+    batches: Annotated[
+        int, typer.Option(callback=at_least(1), help="Fixed training batches to memorize.")
+    ] = 1,
+    steps: Annotated[int, typer.Option(callback=at_least(1), help="Most optimizer steps.")] = 500,
     threshold: Annotated[
         float,
         typer.Option(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -42,3 +43,16 @@ def parse_ints(option: str, text: str, form: str) -> tuple[int, ...]:
             f"e.g. {','.join(str(3 + 4 * i) for i in range(len(form.split(','))))})"
         )
     return tuple(int(part) for part in parts)
+
+
+def at_least(minimum: int) -> Callable[[int | None], int | None]:
+    """A typer option callback refusing values below ``minimum`` with the value in the error
+    (typer's own ``min=`` leaves it out): ``Invalid value for '--batch-size': got -1, expected
+    an integer >= 1``. A count of zero items, batches or steps is never meant."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            raise typer.BadParameter(f"got {value}, expected an integer >= {minimum}")
+        return value
+
+    return check

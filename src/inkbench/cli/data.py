@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import JsonFlag, Overrides, check_split, print_json
+from inkbench.cli.common import JsonFlag, Overrides, at_least, check_split, print_json
 from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
@@ -20,7 +20,7 @@ def data_generate(
     config: Annotated[Path, typer.Argument(help="Config file whose data section is used.")],
     overrides: Overrides = None,
     out: Annotated[Path, typer.Option(help="New folder to write.")] = Path("data/lines"),
-    n: Annotated[int, typer.Option("--n", help="Lines per split.")] = 1000,
+    n: Annotated[int, typer.Option("--n", callback=at_least(1), help="Lines per split.")] = 1000,
     split: Annotated[
         str | None, typer.Option(help="Only this split, written directly into --out.")
     ] = None,
@@ -47,6 +47,7 @@ def data_texts(
         int | None,
         typer.Option(
             "--n",
+            callback=at_least(1),
             help="This many texts from a generated dataset (synthetic: no images are drawn, "
             "so more than a run trains on); at most this many from a dataset on disk.",
         ),
@@ -68,7 +69,9 @@ def data_preview(
     overrides: Overrides = None,
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
-    n: Annotated[int, typer.Option("--n", help="Number of lines or images.")] = 16,
+    n: Annotated[
+        int, typer.Option("--n", callback=at_least(1), help="Number of lines or images.")
+    ] = 16,
     augment: Annotated[
         bool,
         typer.Option(
@@ -78,7 +81,10 @@ def data_preview(
         ),
     ] = False,
     versions: Annotated[
-        int, typer.Option(help="Augmented versions per line or image (--augment).")
+        int,
+        typer.Option(
+            callback=at_least(1), help="Augmented versions per line or image (--augment)."
+        ),
     ] = 3,
     normalized: Annotated[
         bool,

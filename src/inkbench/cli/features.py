@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -39,7 +39,9 @@ def features(
         ),
     ] = False,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
-    batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(callback=at_least(1), help="Images per batch.")
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:

@@ -10,6 +10,7 @@ import typer
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
 from inkbench.console import line_console
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 app = typer.Typer(help="Train and measure character n-gram language models.", no_args_is_help=True)
 
@@ -20,11 +21,7 @@ def read_corpus(path: Path) -> list[str]:
     """Non-empty lines of a UTF-8 text file, one training sentence each."""
     if not path.is_file():
         raise InkbenchError(f"{path}: corpus file not found")
-    try:
-        lines = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as exc:
-        raise InkbenchError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    lines = [line for line in lines if line.strip()]
+    lines = [line for line in read_text(path).splitlines() if line.strip()]
     if not lines:
         raise InkbenchError(f"{path}: corpus has no non-empty lines")
     return lines

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import JsonFlag
+from inkbench.cli.common import JsonFlag, at_least
 
 
 def profile(
@@ -16,7 +16,9 @@ def profile(
     input_shape: Annotated[
         str | None, typer.Option("--input", help="Input shape, e.g. 1x1x64x512.")
     ] = None,
-    depth: Annotated[int, typer.Option(help="Deepest module level listed (model = 0).")] = 2,
+    depth: Annotated[
+        int, typer.Option(callback=at_least(0), help="Deepest module level listed (model = 0).")
+    ] = 2,
     backward: Annotated[bool, typer.Option(help="Add the backward pass (train mode).")] = False,
     latency: Annotated[
         bool, typer.Option(help="Time the model: latency, throughput, memory, MFU.")
@@ -25,8 +27,12 @@ def profile(
         str | None, typer.Option(help="Batch sizes to time, e.g. 1,8,32 (default: --input's).")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    runs: Annotated[int, typer.Option(help="Timed passes per batch size.")] = 20,
-    warmup: Annotated[int, typer.Option(help="Untimed passes before timing.")] = 3,
+    runs: Annotated[
+        int, typer.Option(callback=at_least(1), help="Timed passes per batch size.")
+    ] = 20,
+    warmup: Annotated[
+        int, typer.Option(callback=at_least(0), help="Untimed passes before timing.")
+    ] = 3,
     as_json: JsonFlag = False,
 ) -> None:
     """Parameters, MACs and FLOPs per layer; latency, memory and MFU with --latency."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
 from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
@@ -146,7 +146,10 @@ def eval_command(
     run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
     split: Annotated[str, typer.Option(help="Dataset split to evaluate.")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
-    batch_size: Annotated[int | None, typer.Option(help="Lines per batch.")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(callback=at_least(1), help="Lines (images) per batch [data.batch_size]."),
+    ] = None,
     report: Annotated[
         bool,
         typer.Option("--report", help="Also write report.md and report/*.png into the run folder."),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inkbench.cli.common import JsonFlag, Overrides, print_json
+from inkbench.cli.common import JsonFlag, Overrides, at_least, print_json
 
 app = typer.Typer(help="Find a learning rate and a batch size for a config.", no_args_is_help=True)
 
@@ -32,7 +32,9 @@ def tune_lr(
     ] = None,
     min_lr: Annotated[float, typer.Option(help="Lowest learning rate of the sweep.")] = 1e-6,
     max_lr: Annotated[float, typer.Option(help="Highest learning rate of the sweep.")] = 1.0,
-    steps: Annotated[int, typer.Option(help="Training batches in the sweep.")] = 100,
+    steps: Annotated[
+        int, typer.Option(callback=at_least(1), help="Training batches in the sweep.")
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Learning-rate range test: suggest the lr where the loss falls fastest.
@@ -67,10 +69,15 @@ def tune_batch_size(
     config: ConfigArg,
     overrides: Overrides = None,
     max_batch_size: Annotated[
-        int, typer.Option(help="Largest size tried: on CPU running out of memory may kill.")
+        int,
+        typer.Option(
+            callback=at_least(1), help="Largest size tried: on CPU running out of memory may kill."
+        ),
     ] = 256,
-    start: Annotated[int, typer.Option(help="First size tried; doubled from there.")] = 2,
-    steps: Annotated[int, typer.Option(help="Training steps per size.")] = 1,
+    start: Annotated[
+        int, typer.Option(callback=at_least(1), help="First size tried; doubled from there.")
+    ] = 2,
+    steps: Annotated[int, typer.Option(callback=at_least(1), help="Training steps per size.")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Largest batch size that fits in memory on this device.

@@ -7,6 +7,7 @@ meets one behaviour whether the lines come from ``labels.tsv``, IAM or EMNIST.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -44,6 +45,26 @@ def require_file(path: Path, key: str, expected: str) -> Path:
     if not path.is_file():
         raise InkbenchError(f"{key}: {path} not found (expected {expected})")
     return path
+
+
+def listed_file(folder: Path, name: str, where: str, allow_outside: bool = False) -> Path:
+    """The file ``name`` that a list in ``folder`` names (``labels.tsv``, a CSV file).
+
+    A name that leads outside ``folder`` (absolute, or up through ``..``) is an error naming
+    the list's line ``where``: a dataset is its folder, and a list that silently reads other
+    files (a copied list pointing into another dataset, ``../test/x.png`` in a train list) is
+    a mistake far more often than a wish; ``allow_outside`` (``data.allow_outside_paths``)
+    permits it.
+    """
+    normal = os.path.normpath(name)
+    if not allow_outside and (
+        os.path.isabs(normal) or normal == os.pardir or normal.startswith(os.pardir + os.sep)
+    ):
+        raise InkbenchError(
+            f"{where}: {name!r} is outside {folder} (expected a path relative to the list's "
+            "folder, below it; data.allow_outside_paths: true reads it anyway)"
+        )
+    return folder / name
 
 
 def keep_encodable(

@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import DATASETS
+from inkbench.data.images.files import CheckedFiles
 from inkbench.data.lines import EncodedLines, line_loader
 from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import LineSubset
@@ -25,7 +26,8 @@ def require_lines(cfg: Config) -> None:
 
 
 def build_split(cfg: Config, split: str) -> EncodedLines:
-    """One split of the configured dataset, ready for a DataLoader (not yet cached)."""
+    """One split of the configured dataset, ready for a DataLoader (not yet cached); lines read
+    from image files are checked to decode first (in workers), as image datasets' files are."""
     require_lines(cfg)
     charset = Charset(cfg.data.charset)
     lines = DATASETS.build(
@@ -36,6 +38,8 @@ def build_split(cfg: Config, split: str) -> EncodedLines:
         height=cfg.data.height,
         **cfg.data.options,
     )
+    if isinstance(lines, CheckedFiles):
+        lines = lines.verified(cfg.data.num_workers, f"{cfg.data.name} {split} split")
     if split == "train" and cfg.data.subset is not None:
         lines = LineSubset(lines, cfg.data.subset, cfg.seed)
     data = cfg.data

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inkbench.errors import InkbenchError
-from inkbench.files import write_atomic
+from inkbench.files import read_text, write_atomic
 
 _LN10 = math.log(10.0)
 _NEVER = -99.0  # ARPA's log10 probability of <s>
@@ -70,51 +70,50 @@ def read_arpa(path: Path) -> tuple[list[str], Tables, Tables]:
     vocab: dict[str, int] = {}
     section: int | None = None  # None: before \data\, 0: header, n: n-gram section
     ended = False
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.strip()
+    for number, raw in enumerate(read_text(path).split("\n"), 1):
+        line = raw.strip()
 
-            def fail(expected: str, number: int = number, line: str = line) -> InkbenchError:
-                return InkbenchError(f"{path}:{number}: expected {expected}, got {line!r}")
+        def fail(expected: str, number: int = number, line: str = line) -> InkbenchError:
+            return InkbenchError(f"{path}:{number}: expected {expected}, got {line!r}")
 
-            if not line or ended:
-                continue
-            if line == "\\data\\":
-                section = 0
-            elif line == "\\end\\":
-                ended = True
-            elif section is None:
-                raise fail("the \\data\\ header")
-            elif match := _SECTION.match(line):
-                section = int(match.group(1))
-                if section != len(probs) + 1 or section not in counts:
-                    raise fail(f"the \\{len(probs) + 1}-grams: section")
-                probs.append({})
-                backoffs.append({})
-            elif section == 0:
-                header = _HEADER.match(line)
-                if not header:
-                    raise fail("'ngram N=count'")
-                counts[int(header.group(1))] = int(header.group(2))
-            else:
-                fields = line.split("\t") if "\t" in line else line.split()
-                words = fields[1].split() if "\t" in line else fields[1 : 1 + section]
-                rest = fields[2:] if "\t" in line else fields[1 + section :]
-                if len(words) != section or len(rest) > (1 if section < len(counts) else 0):
-                    raise fail(f"log10 probability, {section} token(s) and optional backoff")
-                try:
-                    values = [float(fields[0]), *(float(v) for v in rest)]
-                except ValueError:
-                    raise fail("numbers for probability and backoff") from None
-                if section == 1:
-                    vocab.setdefault(words[0], len(vocab))
-                if any(w not in vocab for w in words):
-                    raise fail("n-grams over tokens listed as 1-grams")
-                gram = tuple(vocab[w] for w in words)
-                if not (section == 1 and words[0] == BOS):
-                    probs[-1][gram] = values[0] * _LN10
-                if len(values) > 1 and values[1] != 0.0:
-                    backoffs[-1][gram] = values[1] * _LN10
+        if not line or ended:
+            continue
+        if line == "\\data\\":
+            section = 0
+        elif line == "\\end\\":
+            ended = True
+        elif section is None:
+            raise fail("the \\data\\ header")
+        elif match := _SECTION.match(line):
+            section = int(match.group(1))
+            if section != len(probs) + 1 or section not in counts:
+                raise fail(f"the \\{len(probs) + 1}-grams: section")
+            probs.append({})
+            backoffs.append({})
+        elif section == 0:
+            header = _HEADER.match(line)
+            if not header:
+                raise fail("'ngram N=count'")
+            counts[int(header.group(1))] = int(header.group(2))
+        else:
+            fields = line.split("\t") if "\t" in line else line.split()
+            words = fields[1].split() if "\t" in line else fields[1 : 1 + section]
+            rest = fields[2:] if "\t" in line else fields[1 + section :]
+            if len(words) != section or len(rest) > (1 if section < len(counts) else 0):
+                raise fail(f"log10 probability, {section} token(s) and optional backoff")
+            try:
+                values = [float(fields[0]), *(float(v) for v in rest)]
+            except ValueError:
+                raise fail("numbers for probability and backoff") from None
+            if section == 1:
+                vocab.setdefault(words[0], len(vocab))
+            if any(w not in vocab for w in words):
+                raise fail("n-grams over tokens listed as 1-grams")
+            gram = tuple(vocab[w] for w in words)
+            if not (section == 1 and words[0] == BOS):
+                probs[-1][gram] = values[0] * _LN10
+            if len(values) > 1 and values[1] != 0.0:
+                backoffs[-1][gram] = values[1] * _LN10
     if not ended:
         raise InkbenchError(f"{path}: no \\end\\ line (truncated file?)")
     if sorted(counts) != list(range(1, len(counts) + 1)) or len(probs) != len(counts):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inkbench.config import Config
+from inkbench.config import Config, batch_size_or_default
 from inkbench.data.images.datamodule import ImageItems, image_loader, load_image_split
 from inkbench.data.images.files import read_image
 from inkbench.data.images.transforms import check_tta, image_transform, tta_transform
@@ -142,7 +142,7 @@ def classify_split(
     transform = None if classifier.tta == "none" else classifier.transform
     items = load_image_split(cfg, split, transform)
     loader = image_loader(
-        items, batch_size or cfg.data.batch_size, False, cfg.seed, cfg.data.num_workers
+        items, batch_size_or_default(cfg, batch_size), False, cfg.seed, cfg.data.num_workers
     )
     scores = classification_metrics(len(classifier.classes), detailed=True)
     predicted: list[torch.Tensor] = []

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from inkbench.config import Config, data_with, parse_override, validate_config
+from inkbench.config import (
+    Config,
+    batch_size_or_default,
+    data_with,
+    parse_override,
+    validate_config,
+)
 from inkbench.data.charset import Charset
 from inkbench.data.datamodule import build_split
 from inkbench.data.images.files import read_image
@@ -172,7 +178,7 @@ def predict_lines(
     widths = lines.widths()
     if widths is None:
         raise ValueError("predict_lines needs a loaded split (load_split)")
-    batches = sorted_batches(widths, batch_size or recognizer.cfg.data.batch_size)
+    batches = sorted_batches(widths, batch_size_or_default(recognizer.cfg, batch_size))
     loader = torch.utils.data.DataLoader(lines, batch_sampler=batches, collate_fn=collate_lines)
     predictions: list[LinePrediction] = []
     for indices, batch in zip(batches, loader, strict=True):
@@ -194,6 +200,8 @@ def evaluate(
 ) -> dict[str, float | int | str]:
     """CER/WER of a run's checkpoint on one split of its dataset (or of ``data``'s)."""
     predictions, _ = predict_split(run, split, checkpoint, batch_size, decoding, data)
+    if not predictions:
+        raise InkbenchError(f"the {split} split has no lines: an error rate over none is undefined")
     rates = error_rates(predictions)
     return {
         "cer": rates["cer"],
@@ -205,7 +213,10 @@ def evaluate(
 
 
 def error_rates(predictions: Sequence[LinePrediction]) -> dict[str, float | int]:
-    """CER, WER, number of lines and of reference characters of a group of lines."""
+    """CER, WER, number of lines and of reference characters of a group of lines (at least
+    one: an error rate over no lines is undefined, not 0)."""
+    if not predictions:
+        raise InkbenchError("no lines to score: an error rate over none is undefined")
     char_edits, chars, word_edits, words = edit_counts(
         [p.prediction for p in predictions], [p.text for p in predictions]
     )

@@ -27,6 +27,7 @@ from rich.table import Table
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from inkbench.config import batch_size_or_default
 from inkbench.data.images.datamodule import image_loader, load_image_split
 from inkbench.data.images.files import ImageFiles
 from inkbench.errors import InkbenchError
@@ -222,7 +223,7 @@ def extract_features(
     module, on_input = find_layer(model, cfg.model.name, layer)
     items = load_image_split(cfg, split)
     loader = image_loader(
-        items, batch_size or cfg.data.batch_size, False, cfg.seed, cfg.data.num_workers
+        items, batch_size_or_default(cfg, batch_size), False, cfg.seed, cfg.data.num_workers
     )
     values: np.ndarray | None = None  # filled in place: no list of batches to concatenate
     start = 0

@@ -62,11 +62,11 @@ class AutoregressiveRecognition(RecognitionTask):
         return inputs, targets
 
     def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
-        return self.model.encode(self.normalize(images), widths)
+        return self.model.encode(self.model_images(images), widths)
 
     def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
         # model(images, tokens, widths) is encode then one teacher-forced decode, as in loss().
-        return (self.normalize(batch.images), self.teacher_forcing(batch)[0], batch.widths)
+        return (self.model_images(batch.images), self.teacher_forcing(batch)[0], batch.widths)
 
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         inputs, targets = self.teacher_forcing(batch)

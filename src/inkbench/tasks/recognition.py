@@ -37,6 +37,12 @@ def build_model(cfg: Config) -> nn.Module:
     )
 
 
+def pad_width(images: torch.Tensor, width: int) -> torch.Tensor:
+    """``images`` (B, C, H, W) with blank columns (0: no ink) added on the right up to ``width``."""
+    missing = width - images.shape[-1]
+    return F.pad(images, (0, missing)) if missing > 0 else images
+
+
 def line_ctc_loss(
     log_probs: torch.Tensor, lengths: torch.Tensor, batch: LineBatch, charset: Charset
 ) -> torch.Tensor:
@@ -103,8 +109,15 @@ class RecognitionTask(Task):
         classes = self.num_classes(self.charset)
         return LMScorer(lm, self.charset.chars, classes, self.end_token)
 
+    def model_images(self, images: torch.Tensor) -> torch.Tensor:
+        """A padded batch (B, 1, H, W) as the model reads it: at least ``width_stride`` columns
+        (narrower lines, a 1-pixel-wide crop, would give the model no output step and its
+        poolings nothing to pool; the extra columns are blank paper, like the batch's own
+        padding), then ``data.normalize``."""
+        return self.normalize(pad_width(images, self.model.width_stride))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalize(images))
+        return self.model(self.model_images(images))
 
     def infer(self, images: torch.Tensor, widths: torch.Tensor) -> Any:
         """Model outputs for a batch of (B, 1, H, W) images of the given widths."""
@@ -168,7 +181,7 @@ class CTCRecognition(RecognitionTask):
         return log_probs, lengths
 
     def model_inputs(self, batch: LineBatch) -> tuple[torch.Tensor, ...]:
-        return (self.normalize(batch.images),)
+        return (self.model_images(batch.images),)
 
     def loss(self, batch: LineBatch, outputs: Any) -> torch.Tensor:
         log_probs, lengths = outputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 import warnings
@@ -14,6 +15,7 @@ import torch
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rich.console import Console
 
 from inkbench.config import Config
@@ -279,6 +281,11 @@ def train(
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     except (KeyboardInterrupt, SystemExit) as exc:
         run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")
+        if isinstance(exc, SystemExit) and not exc.code:
+            # Lightning turns SIGTERM into a SystemExit without a code: the process would exit
+            # 0, and a scheduler or script would take the interrupted run for a finished one.
+            code = 128 + signal.SIGTERM if isinstance(exc, SIGTERMException) else 1
+            raise SystemExit(code) from exc
         raise
     except BaseException as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

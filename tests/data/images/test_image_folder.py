@@ -160,3 +160,33 @@ def test_bad_csv_rows_are_one_line_errors(tmp_path: Path, rows: list[str], messa
         csv_list("train", 0, path=str(table))
     assert message.format(img=tmp_path / "img") in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "img", 10)
+    files = sorted(root.rglob("*.png"))
+    rows = ["path,label", *(f"img/{p.parent.name}/{p.name},{p.parent.name}" for p in files)]
+    table = write_csv(tmp_path, rows)
+    table.write_bytes(b"\xef\xbb\xbf" + table.read_bytes())  # the header still names "path"
+    assert sum(len(csv_list(s, 0, path=str(table))) for s in ("train", "val", "test")) == 30
+    table.write_bytes(table.read_bytes().replace(b",square\n", b",squ\xe4re\n", 1))
+    line = next(i for i, row in enumerate(rows, 1) if row.endswith(",square"))
+    with pytest.raises(InkbenchError, match=rf"^{table}:{line}: not UTF-8 text \(byte 0xe4 "):
+        csv_list("train", 0, path=str(table))
+
+
+def test_csv_rows_outside_the_csv_folder_are_refused(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "img", 10)
+    files = sorted(root.rglob("*.png"))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    rows = ["path,label", *(f"../img/{p.parent.name}/{p.name},{p.parent.name}" for p in files)]
+    table = write_csv(lists, rows)
+    with pytest.raises(InkbenchError) as info:
+        csv_list("train", 0, path=str(table))
+    assert str(info.value).startswith(f"{table}:2: '{rows[1].split(',')[0]}' is outside {lists}")
+    allowed = [csv_list(s, 0, path=str(table), allow_outside_paths=True) for s in ("train", "test")]
+    assert sum(len(p) for p in allowed) > 0
+    write_csv(lists, ["path,label", f"{files[0]},circle", f"{files[1]},circle"])
+    with pytest.raises(InkbenchError, match=rf"^{table}:2: '{files[0]}' is outside {lists}"):
+        csv_list("train", 0, path=str(table))

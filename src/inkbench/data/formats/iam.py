@@ -23,6 +23,7 @@ import dataclasses
 import itertools
 import re
 from pathlib import Path
+from typing import Self
 
 from inkbench.data.charset import Charset
 from inkbench.data.checks import UnknownCharPolicy, keep_encodable, require_file, require_split
@@ -30,6 +31,7 @@ from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.folder import FolderLines
 from inkbench.data.synth.text import SPLITS, split_of
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 _LINE_ID = re.compile(r"[^\s-]+-[^\s-]+-[^\s-]+")  # writer-group-form-line, e.g. a01-000u-00
 _NUMBER = re.compile(r"-?\d+")
@@ -58,10 +60,7 @@ class IamLine:
 
 def read_text_file(path: Path) -> list[str]:
     """The rows of an IAM text file, or an error naming the file if it is not text."""
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InkbenchError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    return read_text(path).splitlines()
 
 
 def read_lines_txt(path: Path) -> list[IamLine]:
@@ -171,12 +170,28 @@ def split_line_ids(
 class IamLines(FolderLines):
     """IAM line images; the source of a line is its writer (``ascii/forms.txt``) or its form."""
 
-    def __init__(self, lines: list[IamLine], root: Path, writers: dict[str, str] | None) -> None:
-        super().__init__([(line.image(root), line.text) for line in lines])
+    def __init__(
+        self,
+        lines: list[IamLine],
+        root: Path,
+        writers: dict[str, str] | None,
+        skip_corrupt: bool = False,
+    ) -> None:
+        lines_txt = root / "ascii" / "lines.txt"
+        super().__init__(
+            [(line.image(root), line.text) for line in lines],
+            [f"{lines_txt}:{line.lineno}" for line in lines],
+            skip_corrupt,
+        )
         self.sources = [line.form if writers is None else writers[line.form] for line in lines]
 
     def source(self, index: int) -> str:
         return self.sources[index]
+
+    def keep(self, indices: list[int]) -> Self:
+        kept = super().keep(indices)
+        kept.sources = [self.sources[i] for i in indices]
+        return kept
 
 
 @DATASETS.register("iam_lines", family="ocr")
@@ -192,6 +207,7 @@ def iam_lines(
     test_list: str | list[str] | None = None,
     include_err: bool = True,
     on_unknown_char: UnknownCharPolicy = "error",
+    skip_corrupt: bool = False,
 ) -> IamLines:
     """IAM lines from the user's copy; nothing is downloaded.
 
@@ -209,6 +225,8 @@ def iam_lines(
             header of lines.txt says the line image and transcription are not affected.
         on_unknown_char: lines with characters outside ``data.charset``: ``error`` (naming the
             line) or ``skip``.
+        skip_corrupt: line images that do not decode are skipped, with a note, instead of
+            failing.
     """
     root = Path(path)
     if not root.is_dir():
@@ -241,4 +259,4 @@ def iam_lines(
             raise InkbenchError(
                 f"{forms_txt}: no row for form {missing.form} (the writer of {missing.line_id})"
             )
-    return IamLines(kept, root, writers)
+    return IamLines(kept, root, writers, skip_corrupt)

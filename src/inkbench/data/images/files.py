@@ -3,7 +3,9 @@ decodes before a run starts, and the split of a flat list of files by a stable h
 
 The check decodes every file once, in ``data.num_workers`` processes, before the run folder
 exists: a truncated JPEG found in epoch 7 would leave a failed run, and one found at start is
-an ``error:`` line naming it (or, with ``skip_corrupt``, a skipped file and a note).
+an ``error:`` line naming it (or, with ``skip_corrupt``, a skipped file and a note). Line
+datasets read from files (``folder``, ``iam_lines``) go through the same check
+(``CheckedFiles``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,7 +41,51 @@ def read_image(path: Path, mode: str | None = None) -> Image.Image:
         raise InkbenchError(f"{path}: not a readable image ({exc})") from None
 
 
-class ImageFiles(ImageDataset):
+class CheckedFiles:
+    """Items read from image files, every file decoded once before a run starts (``verified``):
+    the one check line datasets (``folder``, ``iam_lines``) and image datasets (``image_folder``,
+    ``csv``) share, with the same ``data.skip_corrupt``.
+
+    A subclass sets ``paths`` (one file per item) and ``skip_corrupt``, and says how to keep
+    some of its items (``keep``) and where an item is listed (``listed_at``) for its errors.
+    """
+
+    paths: list[Path]
+    skip_corrupt: bool
+
+    def listed_at(self, index: int) -> str:
+        """Where item ``index`` is listed, put before its error (e.g. ``labels.tsv:3: ``)."""
+        return ""
+
+    def keep(self, indices: list[int]) -> Self:
+        """These items, only those at ``indices``."""
+        raise NotImplementedError
+
+    def verified(self, num_workers: int, where: str) -> Self:
+        """These items, every file decoded once (in ``num_workers`` processes): all of them, or an
+        error naming the first unreadable one (``skip_corrupt``: the readable ones and a note on
+        stderr instead). ``where`` names the split in the note."""
+        loader = DataLoader(
+            _Probe(self.paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
+        )
+        problems = [
+            (i, f"{self.listed_at(i)}{error}")
+            for i, error in enumerate(loader)
+            if error is not None
+        ]
+        if not problems:
+            return self
+        if not self.skip_corrupt:
+            raise InkbenchError(f"{problems[0][1]} (data.skip_corrupt: true skips such files)")
+        line_console(stderr=True).print(
+            f"{where}: skipped {len(problems)} unreadable image(s), e.g. {problems[0][1]}",
+            highlight=False,
+        )
+        bad = {i for i, _ in problems}
+        return self.keep([i for i in range(len(self.paths)) if i not in bad])
+
+
+class ImageFiles(ImageDataset, CheckedFiles):
     """Image files with their labels; files are decoded as they are (``data.channels``, RGB
     by default for files, decides the mode the model reads).
 
@@ -66,26 +113,11 @@ class ImageFiles(ImageDataset):
     def source(self, index: int) -> str:
         return str(self.paths[index])
 
-    def verified(self, num_workers: int, where: str) -> ImageFiles:
-        """These files, every one decoded once: the readable ones, or an error naming the first
-        unreadable one (``skip_corrupt``: a note on stderr instead). ``where`` names the split."""
-        loader = DataLoader(
-            _Probe(self.paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
-        )
-        problems = [(i, error) for i, error in enumerate(loader) if error is not None]
-        if not problems:
-            return self
-        if not self.skip_corrupt:
-            raise InkbenchError(f"{problems[0][1]} (data.skip_corrupt: true skips such files)")
-        line_console(stderr=True).print(
-            f"{where}: skipped {len(problems)} unreadable image(s), e.g. {problems[0][1]}"
-        )
-        bad = {i for i, _ in problems}
-        kept = [i for i in range(len(self)) if i not in bad]
+    def keep(self, indices: list[int]) -> ImageFiles:
         return ImageFiles(
             self.classes,
-            [self.paths[i] for i in kept],
-            self.labels[kept].tolist(),
+            [self.paths[i] for i in indices],
+            self.labels[indices].tolist(),
             self.skip_corrupt,
         )
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
-from inkbench.data.checks import require_file, require_split
+from inkbench.data.checks import listed_file, require_file, require_split
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.files import ImageFiles, hash_split, labelled_files
 from inkbench.data.images.image_folder import SPLIT_FOLDERS
 from inkbench.errors import InkbenchError
+from inkbench.files import read_text
 
 Row = tuple[str, Path, str, str | None]
 
 
-def read_rows(table: Path) -> list[Row]:
+def read_rows(table: Path, allow_outside_paths: bool = False) -> list[Row]:
     """``(path as written, image, label, split or None)`` of every row; a row naming a missing
-    file, an empty label or an unknown split is an error naming the file and line."""
+    file, a file outside the table's folder (unless ``allow_outside_paths``), an empty label or
+    an unknown split is an error naming the file and line."""
     rows: list[Row] = []
-    with table.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(read_text(table), newline="") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or [])
         if not {"path", "label"} <= columns:
@@ -31,7 +34,7 @@ def read_rows(table: Path) -> list[Row]:
             name, label = (row["path"] or "").strip(), (row["label"] or "").strip()
             if not name or not label:
                 raise InkbenchError(f"{where}: expected a path and a label, got {name!r} {label!r}")
-            image = table.parent / name
+            image = listed_file(table.parent, name, where, allow_outside_paths)
             if not image.is_file():
                 raise InkbenchError(f"{where}: image {image} not found")
             split = (row.get("split") or "").strip() or None
@@ -46,7 +49,14 @@ def read_rows(table: Path) -> list[Row]:
 
 
 @DATASETS.register("csv", family="cls")
-def csv_list(split: str, seed: int, *, path: str, skip_corrupt: bool = False) -> ImageFiles:
+def csv_list(
+    split: str,
+    seed: int,
+    *,
+    path: str,
+    skip_corrupt: bool = False,
+    allow_outside_paths: bool = False,
+) -> ImageFiles:
     """Images listed in a CSV file: ``path,label`` columns, paths relative to the file's folder.
 
     A ``split`` column (train, val or test) places each row; without one, rows are split by a
@@ -55,10 +65,12 @@ def csv_list(split: str, seed: int, *, path: str, skip_corrupt: bool = False) ->
     Args:
         path: the CSV file.
         skip_corrupt: images that do not decode are skipped, with a note, instead of failing.
+        allow_outside_paths: read images the CSV names outside its folder (absolute paths,
+            ``../``); refused by default.
     """
     require_split(split)
     table = require_file(Path(path), "data.path", "a CSV file with path,label columns")
-    rows = read_rows(table)
+    rows = read_rows(table, allow_outside_paths)
     classes = sorted({label for _, _, label, _ in rows})
     if all(owner is None for *_, owner in rows):
         # Keyed by the path as written: moving the CSV's folder moves no file to another split.
