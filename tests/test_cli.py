@@ -140,6 +140,9 @@ COUNT_OPTIONS = [
     ("tune", "batch-size", "c.yaml", "--max-batch-size"),
     ("tune", "batch-size", "c.yaml", "--start"),
     ("tune", "batch-size", "c.yaml", "--steps"),
+    ("inspect", "attribute", "RUN", "x.png", "--steps"),
+    ("inspect", "attribute", "RUN", "x.png", "--stride"),
+    ("inspect", "weights", "RUN", "--n"),
 ]
 
 

@@ -126,5 +126,5 @@ def test_filter_grid() -> None:
 def test_sample_indices() -> None:
     assert sample_indices(10, 3) == [0, 4, 9]  # numpy rounds 4.5 to even
     assert sample_indices(3, 64) == [0, 1, 2]
-    with pytest.raises(InkbenchError, match="--n 0: expected at least 1 image"):
+    with pytest.raises(InkbenchError, match="count 0: expected at least 1 image"):
         sample_indices(10, 0)

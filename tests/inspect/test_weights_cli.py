@@ -51,7 +51,6 @@ def test_image_files_and_the_default_folder(cls_run: Run, capsys) -> None:
     ("options", "message"),
     [
         (["--split", "dev"], "--split: expected one of"),
-        (["--n", "0"], "--n 0: expected at least 1 image"),
         (["x.png", "--split", "val"], "image files and --split/--n: expected one of them"),
         (["/nonexistent.png"], "/nonexistent.png: image not found"),
         (["--out", "/nonexistent"], "--out /nonexistent: not a folder"),

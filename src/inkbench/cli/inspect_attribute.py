@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, parse_ints, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, parse_ints, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -46,10 +46,13 @@ def attribute_command(
         str | None,
         typer.Option(help="Y,X of a channel unit in its map; default: where it is highest."),
     ] = None,
-    steps: Annotated[int, typer.Option(help="ig: steps of the path integral.")] = 32,
+    steps: Annotated[
+        int, typer.Option(callback=at_least(1), help="ig: steps of the path integral.")
+    ] = 32,
     window: Annotated[int, typer.Option(help="occlusion: side of the black square.")] = 4,
     stride: Annotated[
-        int | None, typer.Option(help="occlusion: its step (default: half the window).")
+        int | None,
+        typer.Option(callback=at_least(1), help="occlusion: its step (default: half the window)."),
     ] = None,
     out: Annotated[
         Path | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -27,7 +27,11 @@ def weights_command(
     ] = None,
     n: Annotated[
         int | None,
-        typer.Option("--n", help=f"Images of the split, spread evenly (default {DEFAULT_IMAGES})."),
+        typer.Option(
+            "--n",
+            callback=at_least(1),
+            help=f"Images of the split, spread evenly (default {DEFAULT_IMAGES}).",
+        ),
     ] = None,
     out: Annotated[
         Path | None,

@@ -417,7 +417,7 @@ def sample_indices(size: int, count: int) -> list[int]:
     """``count`` indices spread evenly over ``range(size)`` (a split ordered by class gives
     every class its share)."""
     if count < 1:
-        raise InkbenchError(f"--n {count}: expected at least 1 image")
+        raise InkbenchError(f"count {count}: expected at least 1 image")
     return sorted({int(i) for i in np.linspace(0, size - 1, min(count, size)).round()})
 
 
