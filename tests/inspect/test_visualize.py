@@ -16,6 +16,7 @@ from inkbench.errors import InkbenchError
 from inkbench.inspect.attribution import Unit, load_run_model
 from inkbench.inspect.visualize import (
     FourierImage,
+    RedirectedReLU,
     Regularizers,
     channel_units,
     run_input_shape,
@@ -129,6 +130,34 @@ def test_centre_units_beat_the_best_patch_of_noise_and_squares() -> None:
     # 5 of 6: channel 4 stays just below a sharp square's edge (0.95 of it) through the
     # jitter and total variation.
     assert found.compared == 32 and found.fraction() == pytest.approx(5 / 6)
+
+
+def test_redirected_relu_revives_a_dead_unit() -> None:
+    # Every output is the 3x3 window's sum minus 7: below 0 on any start near grey (4.5 - 7),
+    # up to 2 on a white window.
+    conv = nn.Conv2d(1, 1, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.fill_(-7.0)
+    net = nn.Sequential(conv, nn.ReLU())
+    units = channel_units(net, "1", SHAPE, centre=True)
+    dead = visualize(net, units, SHAPE, steps=64, redirect=False)
+    assert dead.start[0] == 0.0 and dead.values[0] == 0.0
+    found = visualize(net, units, SHAPE, steps=64)
+    assert found.start[0] == 0.0 and found.values[0] > 1.5
+    assert isinstance(net[1], nn.ReLU)  # the caller's model is left alone
+
+
+def test_redirected_relu_is_a_relu_until_everything_is_blocked() -> None:
+    x = torch.tensor([[-1.0, 2.0, -3.0], [-1.0, -2.0, -3.0]], requires_grad=True)
+    y = RedirectedReLU()(x)
+    assert y.tolist() == [[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    # Row 0 passes a gradient at its positive input: the ReLU's. Row 1 passes none, so the
+    # gradient goes through where descent raises the input (grad < 0) and is blocked where it
+    # would lower it.
+    y.backward(torch.tensor([[-1.0, -1.0, 1.0], [-1.0, 1.0, -2.0]]))
+    assert x.grad is not None
+    assert x.grad.tolist() == [[0.0, -1.0, 0.0], [-1.0, 0.0, -2.0]]
 
 
 def test_class_logit_beats_every_dataset_image(cls_run: Run) -> None:
