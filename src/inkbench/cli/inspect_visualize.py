@@ -118,14 +118,14 @@ def visualize_command(
     split = None if compare_split is None else check_split(compare_split)
     chosen = None if channels is None else parse_channels(channels)
     loaded = load_run_model(found, checkpoint)
+    if class_ is not None and loaded.family != "cls":
+        raise InkbenchError("--class: for classifiers; an OCR run's targets are --layer")
     shape = run_input_shape(loaded, width)
     if layer is not None:
         units = channel_units(loaded.model, layer, shape, chosen, centre, loaded.root)
         name = layer
     else:
         assert class_ is not None
-        if loaded.family != "cls":
-            raise InkbenchError("--class: for classifiers; an OCR run's targets are --layer")
         index = parse_class(class_, loaded.labels)
         units = [Unit("class", index)]
         name = f"class-{loaded.labels[index]}"
