@@ -3,10 +3,12 @@
 
 The image is parametrized in a decorrelated Fourier basis (``FourierImage``: a spectrum scaled
 by 1 / frequency, so a step of the optimizer moves low frequencies as much as high ones, and a
-sigmoid to the pixel range) and optimized with Adam through random jitter, scale and rotation
-(``robust_view``: a pattern must survive them, which keeps the high-frequency noise out that
-fools one exact alignment) and a total variation penalty. Seeded, and deterministic on the
-CPU: every random draw comes from one ``torch.Generator``.
+sigmoid to the pixel range). The decorrelation is spatial only: Lucid also decorrelates RGB
+with ImageNet's colour covariance, a statistic of ImageNet rather than of a run's data. The
+image is optimized with Adam through random jitter, scale and rotation (``robust_view``: a
+pattern must survive them, which keeps out the high-frequency noise that fools one exact
+alignment) and a total variation penalty. Seeded, and deterministic on the CPU: every random
+draw comes from one ``torch.Generator``.
 
 Written here on torch: torch-lucent, the PyTorch port of Lucid, is the one library that does
 this for arbitrary models, and it is unmaintained: its last release (0.1.8) dates from 2021-05
@@ -458,10 +460,10 @@ def visualize(
         images: (C, H, W) dataset images the result is compared with (``dataset_best``).
         redirect: let the gradient through ReLU modules that block all of an image's
             (``RedirectedReLU``); the forward pass, and so every value reported, is unchanged.
-        threads: torch's intra-op threads while optimizing. One by default: the result is then
-            the same on any machine, and a loop of small FFTs and grid samples gains nothing
-            from more (on 2 busy cores each call waited ~30 ms for the second thread, 0.1 ms
-            on one).
+        threads: torch's intra-op threads while optimizing. One by default: the result then
+            does not depend on the machine's core count, and a loop of small FFTs and grid
+            samples gains nothing from more (on 2 busy cores each call waited ~30 ms for the
+            second thread, 0.1 ms on one).
     """
     if steps < 1:
         raise InkbenchError(f"--steps {steps}: expected at least 1")
