@@ -18,6 +18,7 @@ from inkbench.cli import (
     features,
     inspect_attribute,
     inspect_paste,
+    inspect_visualize,
     inspect_weights,
     lm,
     models,
@@ -52,6 +53,7 @@ inspect_app = typer.Typer(help="Look inside a trained network.", no_args_is_help
 inspect_app.command("attribute")(inspect_attribute.attribute_command)
 inspect_app.command("paste")(inspect_paste.paste_command)
 inspect_app.command("weights")(inspect_weights.weights_command)
+inspect_app.command("visualize")(inspect_visualize.visualize_command)
 app.add_typer(inspect_app, name="inspect")
 
 
