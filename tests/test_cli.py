@@ -143,6 +143,9 @@ COUNT_OPTIONS = [
     ("inspect", "attribute", "RUN", "x.png", "--steps"),
     ("inspect", "attribute", "RUN", "x.png", "--stride"),
     ("inspect", "weights", "RUN", "--n"),
+    ("inspect", "visualize", "RUN", "--steps"),
+    ("inspect", "visualize", "RUN", "--n"),
+    ("inspect", "visualize", "RUN", "--width"),
 ]
 
 

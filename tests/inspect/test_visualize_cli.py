@@ -53,7 +53,6 @@ def test_class_by_name_into_the_run_folder(cls_run: Run, capsys) -> None:
         (["--layer", "features.9"], "layer 'features.9': not a module of the network; top-level:"),
         (["--channels", "1,8"], "channel 8: out of range for layer 'features.3' (0 to 7)"),
         (["--channels", "1,x"], "--channels '1,x': expected channel numbers"),
-        (["--steps", "0"], "--steps 0: expected at least 1"),
         (["--compare-split", "nope"], "--split: expected one of"),
         (["--n", "4"], "--n: the number of --compare-split images"),
         (["--width", "40"], "--width: for OCR runs only"),

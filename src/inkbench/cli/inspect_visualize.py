@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -58,7 +58,9 @@ def visualize_command(
         str | None,
         typer.Option("--class", help="A classifier's class (name or id) whose logit is maximized."),
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimization steps (Adam).")] = 256,
+    steps: Annotated[
+        int, typer.Option(callback=at_least(1), help="Optimization steps (Adam).")
+    ] = 256,
     lr: Annotated[float, typer.Option(help="Adam's learning rate.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seeds the start and the random transforms.")] = 0,
     tv: Annotated[float, typer.Option(help="Weight of the total variation penalty.")] = 0.05,
@@ -71,7 +73,8 @@ def visualize_command(
         bool, typer.Option("--pixels", help="Optimize pixels instead of a Fourier spectrum.")
     ] = False,
     width: Annotated[
-        int | None, typer.Option(help="OCR runs: width of the optimized line in pixels.")
+        int | None,
+        typer.Option(callback=at_least(1), help="OCR runs: width of the optimized line in pixels."),
     ] = None,
     compare_split: Annotated[
         str | None,
@@ -79,7 +82,11 @@ def visualize_command(
     ] = None,
     n: Annotated[
         int | None,
-        typer.Option("--n", help=f"Images of --compare-split, spread evenly ({DEFAULT_IMAGES})."),
+        typer.Option(
+            "--n",
+            callback=at_least(1),
+            help=f"Images of --compare-split, spread evenly ({DEFAULT_IMAGES}).",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -109,8 +116,6 @@ def visualize_command(
         raise InkbenchError("--layer and --class: expected one of them (what to maximize)")
     if class_ is not None and (channels is not None or centre):
         raise InkbenchError("--channels and --centre: for --layer only, not with --class")
-    if steps < 1:
-        raise InkbenchError(f"--steps {steps}: expected at least 1")
     if n is not None and compare_split is None:
         raise InkbenchError("--n: the number of --compare-split images; give --compare-split")
     if out is not None and not out.parent.is_dir():
