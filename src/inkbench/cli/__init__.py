@@ -16,6 +16,8 @@ from inkbench.cli import (
     check,
     data,
     features,
+    inspect_attribute,
+    inspect_progression,
     lm,
     models,
     profile,
@@ -45,6 +47,10 @@ app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tune.app, name="tune")
 app.add_typer(check.app, name="check")
+inspect_app = typer.Typer(help="Look inside a trained network.", no_args_is_help=True)
+inspect_app.command("attribute")(inspect_attribute.attribute_command)
+inspect_app.command("progression")(inspect_progression.progression_command)
+app.add_typer(inspect_app, name="inspect")
 
 
 def main(argv: list[str] | None = None) -> int:
