@@ -54,7 +54,8 @@ class Progression:
     @classmethod
     def of_run(cls, run: Run) -> Progression:
         folder = run.path / FOLDER
-        if not (folder / PROBES_FILE).is_file():
+        epochs = recorded_epochs(folder) if folder.is_dir() else {}
+        if not (folder / PROBES_FILE).is_file() or not epochs:
             raise InkbenchError(
                 f"{run.name}: no learning progression recorded; train with {KEY}.layers set"
             )
@@ -65,7 +66,7 @@ class Progression:
                 labels=[str(label) for label in probes["labels"]],
                 layers=layers,
                 channels=dict(zip(layers, (int(c) for c in probes["channels"]), strict=True)),
-                epochs=recorded_epochs(folder),
+                epochs=epochs,
             )
 
     def stored_channels(self, layer: str) -> int:
