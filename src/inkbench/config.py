@@ -356,6 +356,25 @@ class EvalConfig(_Section):
     --eval-split``), by label, e.g. ``shift: {split: test_shift}``."""
 
 
+class ProgressionConfig(_Section):
+    """A learning progression: feature maps of fixed val images at init and after every epoch
+    (``training/progression.py``; ``inkbench inspect progression`` draws them)."""
+
+    layers: list[str] = Field(min_length=1)
+    """Modules whose (B, C, H, W) outputs are recorded, named as ``named_modules`` names them
+    (a classifier's: of its torchvision network, as ``inkbench features`` names them); checked
+    against the model when training starts, before the run folder exists."""
+    probe_images: int = Field(8, ge=1)
+    """The first this many images (lines) of the val split, in the split's order."""
+    channels: int = Field(16, ge=1)
+    """Channels kept per layer (the first ones), stored as float16: bounds each epoch's file."""
+
+
+class InspectConfig(_Section):
+    progression: ProgressionConfig | None = None
+    """Record a learning progression while training (None: off)."""
+
+
 #: The family of each task kind, as ``tasks.TASKS`` registers it (a test holds the two equal:
 #: the config cannot import the tasks, which import it).
 TASK_FAMILIES: dict[str, str] = {"ctc": "ocr", "autoregressive": "ocr", "classification": "cls"}
@@ -399,6 +418,8 @@ class Config(_Section):
     trainer: TrainerConfig = TrainerConfig()
     eval: EvalConfig = EvalConfig()
     """What evaluating the trained run reports besides the chosen split."""
+    inspect: InspectConfig = InspectConfig()
+    """What training records to look inside the network later (``inkbench inspect``)."""
 
     @property
     def family(self) -> str:

@@ -79,6 +79,8 @@ def test_config_hash_leaves_out_the_eval_sets(tiny_config_file: Path) -> None:
     # The sets change no training: a run made before eval.sets existed keeps its hash.
     cfg = load_config(tiny_config_file)
     assert config_hash(cfg) == config_hash(load_config(tiny_config_file, ["eval.sets.v.split=val"]))
+    watched = load_config(tiny_config_file, ["inspect.progression.layers=[cnn.0]"])
+    assert config_hash(cfg) == config_hash(watched)  # nor does recording a progression
     assert config_hash(cfg) != config_hash(load_config(tiny_config_file, ["seed=8"]))
 
 

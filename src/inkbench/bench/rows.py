@@ -13,10 +13,11 @@ from inkbench.runs.store import Run
 def config_hash(cfg: Config) -> str:
     """Short digest of a resolved config: equal hashes, equal training recipes.
 
-    ``eval`` (the sets reported after training) is left out: it changes no training, and
-    runs made before the section existed keep their hash.
+    ``eval`` (the sets reported after training) and ``inspect`` (what training records on
+    the side) are left out: they change no training, and runs made before the sections
+    existed keep their hash.
     """
-    recipe = {k: v for k, v in cfg.to_dict().items() if k != "eval"}
+    recipe = {k: v for k, v in cfg.to_dict().items() if k not in ("eval", "inspect")}
     text = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -18,6 +18,7 @@ from inkbench.cli import (
     features,
     inspect_attribute,
     inspect_paste,
+    inspect_progression,
     inspect_visualize,
     inspect_weights,
     lm,
@@ -54,6 +55,7 @@ inspect_app.command("attribute")(inspect_attribute.attribute_command)
 inspect_app.command("paste")(inspect_paste.paste_command)
 inspect_app.command("weights")(inspect_weights.weights_command)
 inspect_app.command("visualize")(inspect_visualize.visualize_command)
+inspect_app.command("progression")(inspect_progression.progression_command)
 app.add_typer(inspect_app, name="inspect")
 
 

@@ -29,6 +29,7 @@ from inkbench.tasks import build_task
 from inkbench.tasks.base import parameter_counts
 from inkbench.training.callbacks import EpochLog, MinLRStop, StepSeed
 from inkbench.training.precision import resolve_precision
+from inkbench.training.progression import progression_recorder
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -254,6 +255,10 @@ def train(
     # The task too (model options, LM file), seeded so the initial weights depend on the seed.
     seed_everything(cfg.seed, workers=True, verbose=False)
     task = build_task(cfg)
+    # Its layers and probe count are checked here, before the run folder too.
+    recorder = progression_recorder(cfg, task, datamodule)
+    if recorder is not None:
+        callbacks = [*(callbacks or []), recorder]
     if resume is None:
         run = create_run(runs_dir, name or cfg.name, cfg, argv)
         if fonts := datamodule.font_split():
