@@ -16,6 +16,7 @@ from inkbench.cli import (
     check,
     data,
     features,
+    inspect,
     lm,
     models,
     profile,
@@ -45,6 +46,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tune.app, name="tune")
 app.add_typer(check.app, name="check")
+app.add_typer(inspect.app, name="inspect")
 
 
 def main(argv: list[str] | None = None) -> int:

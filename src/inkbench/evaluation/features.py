@@ -300,17 +300,23 @@ def _shape(shape: list[int] | None) -> str:
     return "-" if shape is None else " x ".join(map(str, shape))
 
 
-def layer_shapes(net: nn.Module, shape: list[int]) -> tuple[list[LayerShape], ProfileResult]:
+def layer_shapes(
+    net: nn.Module, shape: list[int], batch: bool = False
+) -> tuple[list[LayerShape], ProfileResult]:
     """Every module of ``net`` (in ``named_modules`` order, ``net`` itself left out) with its
     output shape for one image of ``shape`` (C, H, W), counted by ``inkbench.profile`` (which
-    hooks every module for one pass); and the profile, for other shapes it records."""
+    hooks every module for one pass); and the profile, for other shapes it records.
+
+    ``batch``: keep the batch dimension (of size 1) in the shapes, wherever it is (a
+    sequence model's (T, B, D)); else drop the first dimension."""
+    first = 0 if batch else 1
     found = profile(net, [1, *shape])
     records = {record.name: record for record in found.layers}
     layers = [
         LayerShape(
             name=name,
             type=records[name].type,
-            shape=records[name].output_shapes[0][1:] if records[name].output_shapes else None,
+            shape=records[name].output_shapes[0][first:] if records[name].output_shapes else None,
             calls=records[name].calls,
         )
         for name, _ in net.named_modules()
