@@ -80,6 +80,20 @@ def test_hits_carry_the_field_of_their_image_size() -> None:
     assert found.field == [8, 8]  # 3x3, 2x2 pool, 3x3: 3 + 1 + 2 * 2
 
 
+def test_later_passes_stop_at_the_layer_and_a_reused_layer_is_refused() -> None:
+    torch.manual_seed(0)
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), relu, nn.Conv2d(2, 2, 1), nn.Flatten())
+    calls = []
+    model[3].register_forward_hook(lambda m, a, out: calls.append(1))
+    batches = [torch.rand(2, 1, 6, 6) for _ in range(3)]
+    found = top_activations(model, batches, "0", k=2)
+    assert found.images == 6 and len(calls) == 1  # only the first pass ran to the end
+    model[3] = relu  # the ReLU now runs twice per pass
+    with pytest.raises(InkbenchError, match="runs 2 times per image"):
+        top_activations(model, batches, "1", k=2)
+
+
 def test_bad_requests() -> None:
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
     batches = [torch.rand(2, 1, 6, 6)]

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from rich.table import Table
 from torch import nn
 from torch.utils.data import DataLoader
 
+from inkbench.config import Config
 from inkbench.data.datamodule import build_split
 from inkbench.data.images.datamodule import image_items, image_loader, load_dataset
 from inkbench.data.lines import collate_lines
@@ -298,9 +300,17 @@ def top_activations(
     module = find_module(root, layer)
     top: TopK | None = None
     depth = 0  # the images' channels
-    with LayerTap(module, False, "none", layer) as tap, torch.no_grad():
+    with (
+        LayerTap(module, False, "none", layer) as tap,
+        _stopped_after(module) as stop,
+        torch.no_grad(),
+    ):
         for images in batches:
-            model(images)
+            # The first pass runs whole, so that take() refuses a layer run twice; later
+            # ones stop at the layer (an OCR model's LSTM or greedy search is not needed).
+            stop.armed = top is not None
+            with suppress(_LayerDone):
+                model(images)
             maps = tap.take()
             if top is None:
                 top, depth = TopK(check_map(layer, maps, channels), k, per_image), len(images[0])
@@ -327,6 +337,31 @@ def top_activations(
         field=list(max(f.size() for f in found)),
         whole=list(found[0].whole),
     )
+
+
+class _LayerDone(Exception):
+    """Raised after the layer has run: the rest of the forward pass is not needed."""
+
+
+@dataclass
+class _Stop:
+    armed: bool = False
+
+
+@contextmanager
+def _stopped_after(module: nn.Module) -> Iterator[_Stop]:
+    """Ends forward passes (``_LayerDone``) once ``module`` has run, while armed."""
+    stop = _Stop()
+
+    def done(mod: nn.Module, args: Any, output: Any) -> None:
+        if stop.armed:
+            raise _LayerDone
+
+    handle = module.register_forward_hook(done)  # after the tap's hook: it has its output
+    try:
+        yield stop
+    finally:
+        handle.remove()
 
 
 def check_map(layer: str, maps: torch.Tensor, channels: Sequence[int] | None) -> list[int]:
@@ -364,10 +399,9 @@ class SplitImages:
     source: Callable[[int], str]
 
 
-def split_images(run: Run, split: str, batch_size: int | None = None) -> SplitImages:
-    """The split's images as the run's evaluation reads them, streamed from disk (or rendered)
-    and never held all at once (``data.cache`` is not applied)."""
-    cfg = run.config()
+def split_images(cfg: Config, split: str, batch_size: int | None = None) -> SplitImages:
+    """A split of a run's (``cfg``) dataset as its evaluation reads it, streamed from disk (or
+    rendered) and never held all at once (``data.cache`` is not applied)."""
     workers = cfg.data.num_workers
     if cfg.family == "cls":
         items = image_items(cfg, split, load_dataset(cfg, split), train=False)
@@ -396,7 +430,7 @@ def top_of_run(
     check_request(k, channels)
     loaded = load_run_model(run, checkpoint)
     find_module(loaded.root, layer)  # before any image is read
-    images = split_images(run, split, batch_size)
+    images = split_images(run.config(), split, batch_size)
     found = top_activations(
         loaded.model, images.batches, layer, channels, k, per_image, root=loaded.root
     )
