@@ -53,6 +53,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=9, help="hits per channel")
     parser.add_argument("--layer", default="cnn.6", help="layer (every channel is kept)")
     parser.add_argument("--workers", type=int, default=0, help="line rendering processes")
+    parser.add_argument(
+        "--data-only",
+        action="store_true",
+        help="render and read the lines without the model or the search: the baseline",
+    )
     args = parser.parse_args()
     cfg = load_config(args.config, [f"data.val_size={args.n}", f"data.num_workers={args.workers}"])
     torch.manual_seed(cfg.seed)
@@ -61,13 +66,17 @@ def main() -> None:
     rows: list[tuple[int, float, float, float]] = []
     images = split_images(cfg, "val")
     before = rss_mb()
-    found = top_activations(
-        model, measured(iter(images.batches), args.n, rows), args.layer, range(channels), args.k
-    )
+    stream = measured(iter(images.batches), args.n, rows)
+    if args.data_only:
+        seen = sum(len(batch) for batch in stream)
+    else:
+        found = top_activations(model, stream, args.layer, range(channels), args.k)
+        seen = found.images
     print(header())
     print(
         f"config: {args.config}, model {cfg.model.name}, layer {args.layer} ({channels} "
-        f"channels), k {args.k}, {found.images:,} synthetic val lines one at a time"
+        f"channels), k {args.k}, {seen:,} synthetic val lines one at a time"
+        + (": lines only (--data-only), no model, no search" if args.data_only else "")
     )
     print(f"before the pass: {before[0]:.0f} MB resident, peak {before[1]:.0f} MB")
     print()
@@ -75,8 +84,9 @@ def main() -> None:
     print("|---:|---:|---:|---:|")
     for lines, seconds, current, peak in rows:
         print(f"| {lines:,} | {seconds:.1f} | {current:.0f} | {peak:.0f} |")
-    kept = found.k * len(found.channels)
-    print(f"\nkept: {kept:,} hits ({found.k} x {len(found.channels)} channels)")
+    if not args.data_only:
+        kept = found.k * len(found.channels)
+        print(f"\nkept: {kept:,} hits ({found.k} x {len(found.channels)} channels)")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_bad_requests() -> None:
         top_activations(model, batches, "0", k=0)
     with pytest.raises(InkbenchError, match=r"channel 2: out of range for layer '0' \(0 to 1\)"):
         top_activations(model, batches, "0", [0, 2])
-    with pytest.raises(InkbenchError, match=r"layer '1': outputs \(32,\) per image, not a"):
+    with pytest.raises(InkbenchError, match=r"layer '1': outputs \(2, 32\), not a \(B, C, H"):
         top_activations(model, batches, "1")
     with pytest.raises(InkbenchError, match="layer 'conv': not a module of the network"):
         top_activations(model, batches, "conv")
@@ -144,7 +144,7 @@ def test_top_of_a_classifier_run(cls_run: Run, capsys) -> None:
         (["--layer", "conv9"], "error: layer 'conv9': not a module of the network; top-level: "),
         (["--layer", "features.3", "--channels", "8"], "error: channel 8: out of range for layer"),
         (["--layer", "features.3", "--k", "0"], "error: k 0: expected at least 1"),
-        (["--layer", "fc"], "error: layer 'fc': outputs (3,) per image, not a (C, H, W) map"),
+        (["--layer", "fc"], "error: layer 'fc': outputs (6, 3), not a (B, C, H, W) map"),
         (["--layer", "features.3", "--split", "dev"], "error: --split: expected one of"),
     ],
 )

@@ -28,7 +28,6 @@ layer reads pixels with gaps, as the NaN probes' box does too).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakTensorKeyDictionary
@@ -105,14 +105,6 @@ class Field:
         image is large enough that some field is not clipped)."""
         return tuple(  # type: ignore[return-value]
             int((span.hi - span.lo).max()) + 1 for span in (self.rows, self.cols)
-        )
-
-    def stride(self) -> tuple[int, int]:
-        """(rows, columns) between the fields of neighbouring positions (0 along an axis with
-        one position or read whole)."""
-        return tuple(  # type: ignore[return-value]
-            int(np.median(np.diff(span.lo))) if span.dim is not None and len(span.lo) > 1 else 0
-            for span in (self.rows, self.cols)
         )
 
 
@@ -413,17 +405,21 @@ def receptive_fields(
 ) -> dict[str, Field]:
     """The field of each layer's output (its first call) for an image of ``shape`` (C, H, W).
 
-    Runs a copy of ``model`` on ``meta`` tensors (no arithmetic), and only until every layer
-    has run.
+    Runs ``model`` in eval mode on ``meta`` tensors (no arithmetic), its weights swapped for
+    meta ones for the call, and only until every layer has run; it is left as found.
 
     Args:
         model: images (B, C, H, W) -> outputs.
         shape: (C, H, W) of the image: fields are clipped at its borders.
         layers: modules of ``root`` (default ``model``), as ``named_modules`` names them.
     """
-    model, root = copy.deepcopy((model, model if root is None else root))
-    model.to("meta").eval()
+    root = model if root is None else root
     modules = {name: find_module(root, name) for name in layers}
+    # The module's own weights swapped for meta ones for this call: no copy of the network.
+    meta = {
+        name: torch.empty_like(tensor, device="meta")
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]
+    }
     tracker = _FieldTracker()
     found: dict[str, Field] = {}
 
@@ -442,12 +438,14 @@ def receptive_fields(
     ]
     image = torch.zeros(1, *shape, device="meta")
     tracker.fields[image] = image_field(*shape[-2:])
+    training = model.training
     try:
         with torch.no_grad(), tracker:
-            model(image)
+            functional_call(model.eval(), meta, (image,))
     except _Seen:
         pass
     finally:
+        model.train(training)
         for handle in handles:
             handle.remove()
     missing = [name for name in layers if name not in found]

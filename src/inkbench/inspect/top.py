@@ -369,7 +369,7 @@ def check_map(layer: str, maps: torch.Tensor, channels: Sequence[int] | None) ->
     out of range."""
     if maps.ndim != 4:
         raise InkbenchError(
-            f"layer {layer!r}: outputs {tuple(maps.shape[1:])} per image, not a (C, H, W) map; "
+            f"layer {layer!r}: outputs {tuple(maps.shape)}, not a (B, C, H, W) map; "
             "name a layer with a spatial map (`inkbench inspect layers RUN` lists them with a "
             "field)"
         )
