@@ -125,7 +125,9 @@ def as_model(source: Run | RunModel | nn.Module) -> tuple[nn.Module, nn.Module, 
     return source, source, None
 
 
-def batch_of(images: torch.Tensor | Sequence[Path | torch.Tensor], loaded: RunModel | None):
+def batch_of(
+    images: torch.Tensor | Sequence[Path | torch.Tensor], loaded: RunModel | None
+) -> torch.Tensor:
     """(B, C, H, W) from a batch, one image (C, H, W), or image files (read as the run reads
     them) and tensors; images of different widths (OCR lines) are padded on the right with
     zeros (no ink), as the run's batches are."""
