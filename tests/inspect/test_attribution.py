@@ -13,7 +13,8 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from inkbench.errors import InkbenchError
-from inkbench.inspect.attribution import Unit, attribute, parse_unit, receptive_box
+from inkbench.inspect.attribution import Unit, attribute, parse_unit
+from inkbench.inspect.receptive import receptive_box
 from inkbench.models import MODELS
 
 

@@ -16,11 +16,7 @@ from inkbench.cli import (
     check,
     data,
     features,
-    inspect_attribute,
-    inspect_paste,
-    inspect_progression,
-    inspect_visualize,
-    inspect_weights,
+    inspect,
     lm,
     models,
     profile,
@@ -50,13 +46,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tune.app, name="tune")
 app.add_typer(check.app, name="check")
-inspect_app = typer.Typer(help="Look inside a trained network.", no_args_is_help=True)
-inspect_app.command("attribute")(inspect_attribute.attribute_command)
-inspect_app.command("paste")(inspect_paste.paste_command)
-inspect_app.command("weights")(inspect_weights.weights_command)
-inspect_app.command("visualize")(inspect_visualize.visualize_command)
-inspect_app.command("progression")(inspect_progression.progression_command)
-app.add_typer(inspect_app, name="inspect")
+app.add_typer(inspect.app, name="inspect")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.files import atomic_writer
 from inkbench.models.cls.base import ImageClassifier
-from inkbench.profiling import profile
+from inkbench.profiling import ProfileResult, profile
 from inkbench.runs.store import Run
 
 Pool = Literal["avg", "flatten", "none"]
@@ -301,22 +301,40 @@ def _shape(shape: list[int] | None) -> str:
     return "-" if shape is None else " x ".join(map(str, shape))
 
 
-def list_layers(run: Run, checkpoint: str = "best") -> LayerListing:
-    """Every module of the run's network with its output shape for one image of the run's
-    size, counted by ``inkbench.profile`` (which hooks every module for one pass)."""
-    classifier = classifier_of(run, checkpoint)
-    cfg, model = classifier.cfg, classifier.task.model
-    assert cfg.data.channels is not None  # a run's config names them
-    image = [cfg.data.channels, cfg.data.transforms.size, cfg.data.transforms.size]
-    records = {record.name: record for record in profile(model.net, [1, *image]).layers}
+def layer_shapes(
+    net: nn.Module, shape: list[int], batch: bool = False
+) -> tuple[list[LayerShape], ProfileResult]:
+    """Every module of ``net`` (in ``named_modules`` order, ``net`` itself left out) with its
+    output shape for one image of ``shape`` (C, H, W), counted by ``inkbench.profile`` (which
+    hooks every module for one pass); and the profile, for other shapes it records.
+
+    ``batch``: keep the batch dimension (of size 1) in the shapes, wherever it is (a
+    sequence model's (T, B, D)); else drop the first dimension."""
+    first = 0 if batch else 1
+    found = profile(net, [1, *shape])
+    records = {record.name: record for record in found.layers}
     layers = [
         LayerShape(
             name=name,
             type=records[name].type,
-            shape=records[name].output_shapes[0][1:] if records[name].output_shapes else None,
+            shape=records[name].output_shapes[0][first:] if records[name].output_shapes else None,
             calls=records[name].calls,
         )
-        for name in layer_names(model)
+        for name, _ in net.named_modules()
+        if name
     ]
-    head_input = records[model.head[0]].input_shapes[0][1:]
-    return LayerListing(str(run.path), image, default_layer(model), head_input, layers)
+    return layers, found
+
+
+def list_layers(run: Run, checkpoint: str = "best") -> LayerListing:
+    """Every module of the run's network with its output shape for one image of the run's
+    size."""
+    classifier = classifier_of(run, checkpoint)
+    cfg, model = classifier.cfg, classifier.task.model
+    assert cfg.data.channels is not None  # a run's config names them
+    image = [cfg.data.channels, cfg.data.transforms.size, cfg.data.transforms.size]
+    layers, found = layer_shapes(model.net, image)
+    head = next(record for record in found.layers if record.name == model.head[0])
+    return LayerListing(
+        str(run.path), image, default_layer(model), head.input_shapes[0][1:], layers
+    )

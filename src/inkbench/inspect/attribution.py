@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import copy
 import io
-import math
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -56,6 +54,8 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer, read_line_image
 from inkbench.files import write_atomic
+from inkbench.inspect.layers import find_module, layer_output, once
+from inkbench.inspect.receptive import receptive_box
 from inkbench.runs.store import Run
 
 Method = Literal["saliency", "guided", "ig", "gradcam", "occlusion"]
@@ -63,8 +63,6 @@ METHODS: tuple[str, ...] = get_args(Method)
 #: Methods whose maps have a sign (Grad-CAM's ReLU keeps the positive part only).
 SIGNED = frozenset({"saliency", "guided", "ig", "occlusion"})
 UnitKind = Literal["class", "frame", "channel"]
-#: Images per forward pass for the receptive-field probes.
-PROBE_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -243,45 +241,6 @@ def display_image(image: np.ndarray) -> np.ndarray:
     """(C, H, W) in [0, 1] -> what imshow draws: (H, W) for one channel, (H, W, 3) for RGB."""
     shown = image[0] if len(image) == 1 else image.transpose(1, 2, 0)
     return np.clip(shown, 0.0, 1.0)
-
-
-def find_module(root: nn.Module, name: str) -> nn.Module:
-    """The module ``name`` of ``root``, or an error naming its top-level modules."""
-    try:
-        return root.get_submodule(name)
-    except AttributeError:
-        top = ", ".join(child for child, _ in root.named_children())
-        raise InkbenchError(
-            f"layer {name!r}: not a module of the network; top-level: {top}"
-        ) from None
-
-
-@contextmanager
-def layer_output(module: nn.Module, name: str) -> Iterator[list[torch.Tensor]]:
-    """The module's outputs, one per call, in a list filled while the block runs."""
-    found: list[torch.Tensor] = []
-
-    def keep(mod: nn.Module, args: Any, output: Any) -> None:
-        if not isinstance(output, torch.Tensor):
-            raise InkbenchError(f"layer {name!r}: outputs a {type(output).__name__}, not a tensor")
-        found.append(output)
-
-    handle = module.register_forward_hook(keep)
-    try:
-        yield found
-    finally:
-        handle.remove()
-
-
-def once(found: list[torch.Tensor], name: str) -> torch.Tensor:
-    """The layer's one output of a forward pass; a module run twice (a reused ReLU) or never
-    has no single activation to explain."""
-    if len(found) != 1:
-        raise InkbenchError(
-            f"layer {name!r}: ran {len(found)} times in one forward pass; name a module that "
-            "runs once (its parent, for torchvision ResNet's reused ReLU)"
-        )
-    return found[0]
 
 
 class UnitOutput(nn.Module):
@@ -543,40 +502,6 @@ def _captum(
         baselines=0.0,
     )
     return maps, None
-
-
-def reached(forward: Callable[[torch.Tensor], torch.Tensor], probes: torch.Tensor) -> torch.Tensor:
-    """Which outputs of ``forward`` each probe image's NaN pixels reach: NaN spreads through
-    every sum, product, max and nonlinearity, so an output is NaN exactly when it reads a NaN
-    pixel, whatever the weights (written here: Captum and torchvision compute no receptive
-    fields)."""
-    with torch.no_grad():
-        return torch.cat(
-            [forward(chunk).isnan() for chunk in probes.split(PROBE_BATCH)]
-        )  # (N, *outputs)
-
-
-def receptive_box(
-    forward: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor
-) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) of the pixels a scalar unit (``forward``: images -> (B,))
-    reads, clipped at the image's borders: a NaN row (then column) at a time, H + W probes."""
-    image = image.detach()
-    _, _, height, width = image.shape
-    rows = image.repeat(height, 1, 1, 1)
-    rows[torch.arange(height), :, torch.arange(height), :] = math.nan
-    cols = image.repeat(width, 1, 1, 1)
-    cols[torch.arange(width), :, :, torch.arange(width)] = math.nan
-    hit_rows = reached(forward, rows).nonzero().flatten()
-    hit_cols = reached(forward, cols).nonzero().flatten()
-    if not len(hit_rows) or not len(hit_cols):
-        raise InkbenchError("the unit reads no pixel of the image (a constant)")
-    return (
-        int(hit_rows.min()),
-        int(hit_cols.min()),
-        int(hit_rows.max()) + 1,
-        int(hit_cols.max()) + 1,
-    )
 
 
 @dataclass

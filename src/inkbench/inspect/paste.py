@@ -26,15 +26,9 @@ from torch import nn
 
 from inkbench.errors import InkbenchError
 from inkbench.files import write_atomic
-from inkbench.inspect.attribution import (
-    check_index,
-    display_image,
-    explained_copy,
-    find_module,
-    layer_output,
-    once,
-    reached,
-)
+from inkbench.inspect.attribution import check_index, display_image, explained_copy
+from inkbench.inspect.layers import find_module, layer_output, once
+from inkbench.inspect.receptive import reached
 
 #: Channels the text table lists (the JSON has all).
 TOP_CHANNELS = 10

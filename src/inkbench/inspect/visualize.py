@@ -37,16 +37,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from inkbench.errors import InkbenchError
 from inkbench.files import write_atomic
-from inkbench.inspect.attribution import (
-    RunModel,
-    Unit,
-    check_index,
-    display_image,
-    explained_copy,
-    find_module,
-    layer_output,
-    once,
-)
+from inkbench.inspect.attribution import RunModel, Unit, check_index, display_image, explained_copy
+from inkbench.inspect.layers import find_module, layer_output, once
 
 #: Lucid's constant: the Fourier image is divided by it before the sigmoid, which keeps the
 #: sigmoid out of saturation while the spectrum is small.

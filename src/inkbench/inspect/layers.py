@@ -1,0 +1,52 @@
+"""Layers of a network by name: the module, its output during a forward pass, and the one
+call of it a layer's activations come from. Shared by every inspection technique."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from inkbench.errors import InkbenchError
+
+
+def find_module(root: nn.Module, name: str) -> nn.Module:
+    """The module ``name`` of ``root``, or an error naming its top-level modules."""
+    try:
+        return root.get_submodule(name)
+    except AttributeError:
+        top = ", ".join(child for child, _ in root.named_children())
+        raise InkbenchError(
+            f"layer {name!r}: not a module of the network; top-level: {top}"
+        ) from None
+
+
+@contextmanager
+def layer_output(module: nn.Module, name: str) -> Iterator[list[torch.Tensor]]:
+    """The module's outputs, one per call, in a list filled while the block runs."""
+    found: list[torch.Tensor] = []
+
+    def keep(mod: nn.Module, args: Any, output: Any) -> None:
+        if not isinstance(output, torch.Tensor):
+            raise InkbenchError(f"layer {name!r}: outputs a {type(output).__name__}, not a tensor")
+        found.append(output)
+
+    handle = module.register_forward_hook(keep)
+    try:
+        yield found
+    finally:
+        handle.remove()
+
+
+def once(found: list[torch.Tensor], name: str) -> torch.Tensor:
+    """The layer's one output of a forward pass; a module run twice (a reused ReLU) or never
+    has no single activation to explain."""
+    if len(found) != 1:
+        raise InkbenchError(
+            f"layer {name!r}: ran {len(found)} times in one forward pass; name a module that "
+            "runs once (its parent, for torchvision ResNet's reused ReLU)"
+        )
+    return found[0]
