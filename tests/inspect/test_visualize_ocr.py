@@ -37,7 +37,6 @@ def test_an_ocr_run_needs_a_width_and_has_no_classes(ocr_run: Run, capsys) -> No
     capsys.readouterr()
     for options, message in (
         (["--layer", "cnn"], "--width: an OCR run needs the line's width in pixels"),
-        (["--layer", "cnn", "--width", "0"], "--width 0: expected at least 1 pixel"),
         (["--class", "a"], "--class: for classifiers; an OCR run's targets are --layer"),
     ):
         code = main(["inspect", "visualize", str(ocr_run.path), *options])

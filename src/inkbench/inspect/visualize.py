@@ -526,5 +526,5 @@ def run_input_shape(run_model: RunModel, width: int | None = None) -> tuple[int,
     if width is None:
         raise InkbenchError("--width: an OCR run needs the line's width in pixels, e.g. 256")
     if width < 1:
-        raise InkbenchError(f"--width {width}: expected at least 1 pixel")
+        raise InkbenchError(f"width {width}: expected at least 1 pixel")
     return 1, data.height, width
