@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import typer
 
@@ -56,3 +56,26 @@ def at_least(minimum: int) -> Callable[[int | None], int | None]:
         return value
 
     return check
+
+
+class Plotted(Protocol):
+    """An analysis result as ``inspect`` techniques return it (``Attribution``, ``PatchSwap``,
+    ``FeatureVisualization``): one PNG, a table and a JSON object."""
+
+    def plot(self, path: Path) -> None: ...
+    def table(self) -> Any: ...
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def show_plotted(result: Plotted, out: Path, as_json: bool, label: str = "plot") -> None:
+    """Draw ``result`` into ``out`` (its folder made if missing: the run's ``inspect/``), then
+    print its table and where the PNG is, or with ``--json`` its JSON with ``"out"``."""
+    from inkbench.console import line_console, print_table
+
+    out.parent.mkdir(exist_ok=True)
+    result.plot(out)
+    if as_json:
+        print_json({**result.to_json(), "out": str(out)})
+        return
+    print_table(result.table(), line_console())
+    line_console().print(f"{label}: {out}")

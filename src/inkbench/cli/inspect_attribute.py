@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, parse_ints, print_json
-from inkbench.console import line_console, print_table
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, parse_ints, show_plotted
 from inkbench.errors import InkbenchError
 
 
@@ -93,10 +92,4 @@ def attribute_command(
     )
     if out is None:
         out = found.path / "inspect" / f"attribution-{image.stem}-{method}.png"
-        out.parent.mkdir(exist_ok=True)
-    result.plot(out)
-    if as_json:
-        print_json({**result.to_json(), "out": str(out)})
-        return
-    print_table(result.table(), line_console())
-    line_console().print(f"map: {out}")
+    show_plotted(result, out, as_json, label="map")

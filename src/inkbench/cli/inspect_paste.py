@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, parse_ints, print_json
-from inkbench.console import line_console, print_table
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, parse_ints, show_plotted
 from inkbench.errors import InkbenchError
 
 
@@ -73,10 +72,4 @@ def paste_command(
     )
     if out is None:
         out = found.path / "inspect" / f"paste-{image_a.stem}-{image_b.stem}-{layer}.png"
-        out.parent.mkdir(exist_ok=True)
-    result.plot(out)
-    if as_json:
-        print_json({**result.to_json(), "out": str(out)})
-        return
-    print_table(result.table(), line_console())
-    line_console().print(f"plot: {out}")
+    show_plotted(result, out, as_json)

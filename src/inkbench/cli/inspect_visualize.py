@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
-from inkbench.console import line_console, print_table
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, show_plotted
 from inkbench.errors import InkbenchError
 
 #: Images of --compare-split read when --n is not given.
@@ -154,10 +153,4 @@ def visualize_command(
     )
     if out is None:
         out = found.path / "inspect" / f"visualize-{name}.png"
-        out.parent.mkdir(exist_ok=True)
-    result.plot(out)
-    if as_json:
-        print_json({**result.to_json(), "out": str(out)})
-        return
-    print_table(result.table(), line_console())
-    line_console().print(f"plot: {out}")
+    show_plotted(result, out, as_json)
