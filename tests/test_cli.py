@@ -143,6 +143,8 @@ COUNT_OPTIONS = [
     ("inspect", "attribute", "RUN", "x.png", "--steps"),
     ("inspect", "attribute", "RUN", "x.png", "--stride"),
     ("inspect", "weights", "RUN", "--n"),
+    ("inspect", "top", "RUN", "--layer", "x", "--k"),
+    ("inspect", "top", "RUN", "--layer", "x", "--batch-size"),
     ("inspect", "visualize", "RUN", "--steps"),
     ("inspect", "visualize", "RUN", "--n"),
     ("inspect", "visualize", "RUN", "--width"),

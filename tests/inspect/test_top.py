@@ -141,9 +141,8 @@ def test_top_of_a_classifier_run(cls_run: Run, capsys) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--layer", "conv9"], "error: layer 'conv9': not a module of the network; top-level: "),
+        (["--layer", "conv9"], "error: layer 'conv9': not a module of the network; "),
         (["--layer", "features.3", "--channels", "8"], "error: channel 8: out of range for layer"),
-        (["--layer", "features.3", "--k", "0"], "error: k 0: expected at least 1"),
         (["--layer", "fc"], "error: layer 'fc': outputs (6, 3), not a (B, C, H, W) map"),
         (["--layer", "features.3", "--split", "dev"], "error: --split: expected one of"),
     ],

@@ -50,7 +50,7 @@ def test_class_by_name_into_the_run_folder(cls_run: Run, capsys) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--layer", "features.9"], "layer 'features.9': not a module of the network; top-level:"),
+        (["--layer", "features.9"], "layer 'features.9': not a module of the network; "),
         (["--channels", "1,8"], "channel 8: out of range for layer 'features.3' (0 to 7)"),
         (["--channels", "1,x"], "--channels '1,x': expected channel numbers"),
         (["--compare-split", "nope"], "--split: expected one of"),

@@ -157,7 +157,7 @@ def recorded_names(folder: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("inspect.progression.layers=[cnn.0,cnn.9]", "inspect.progression.layers.1: 'cnn.9' is "
+        ("inspect.progression.layers=[cnn.0,cnn.9]", "inspect.progression.layers.1 'cnn.9': "
          "not a module of crnn; did you mean cnn.7"),
         ("inspect.progression.layers=[rnn]", "inspect.progression.layers.0: layer 'rnn' outputs"),
         ("inspect.progression.layers=[]", "inspect.progression.layers: List should have at least"),

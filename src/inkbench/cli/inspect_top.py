@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, check_split, print_json
+from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, check_split, print_json
 from inkbench.console import line_console, print_table
 from inkbench.errors import InkbenchError
 
@@ -49,7 +49,9 @@ def top_command(
         str | None,
         typer.Option(help="Channels, e.g. 0,3,7. Default: all, or the first 16."),
     ] = None,
-    k: Annotated[int, typer.Option("--k", help="Images (patches) per channel.")] = 9,
+    k: Annotated[
+        int, typer.Option("--k", callback=at_least(1), help="Images (patches) per channel.")
+    ] = 9,
     split: Annotated[str, typer.Option(help="Split to search.")] = "val",
     all_positions: Annotated[
         bool,
@@ -64,7 +66,10 @@ def top_command(
         typer.Option(help="Folder of the PNGs; default RUN/inspect/top-LAYER-SPLIT."),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Images per batch (classifiers; OCR lines run alone).")
+        int | None,
+        typer.Option(
+            callback=at_least(1), help="Images per batch (classifiers; OCR lines run alone)."
+        ),
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     as_json: JsonFlag = False,

@@ -16,7 +16,6 @@ Only the hooked layer's activations are kept, pooled, batch by batch.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -34,6 +33,7 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.files import atomic_writer
 from inkbench.models.cls.base import ImageClassifier
+from inkbench.models.lookup import named_module
 from inkbench.profiling import ProfileResult, profile
 from inkbench.runs.store import Run
 
@@ -41,8 +41,6 @@ Pool = Literal["avg", "flatten", "none"]
 POOLS: tuple[str, ...] = get_args(Pool)
 #: ``NAME:input``: the module's (first) input instead of its output.
 INPUT_SUFFIX = ":input"
-#: Similar names suggested for an unknown layer.
-SUGGESTED = 3
 
 
 def default_layer(model: ImageClassifier) -> str:
@@ -62,16 +60,11 @@ def find_layer(model: ImageClassifier, model_name: str, layer: str) -> tuple[nn.
     name, colon, side = layer.partition(":")
     if colon and side != "input":
         raise InkbenchError(f"layer {layer!r}: expected NAME or NAME{INPUT_SUFFIX}")
-    names = layer_names(model)
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=SUGGESTED)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        top = ", ".join(child for child, _ in model.net.named_children())
-        raise InkbenchError(
-            f"layer {name!r}: not a module of {model_name}; {hint}top-level modules: {top} "
-            f"(`inkbench features RUN --list-layers` lists all {len(names)} with their shapes)"
-        )
-    return model.net.get_submodule(name), bool(colon)
+    listing = (
+        f" (`inkbench features RUN --list-layers` lists all {len(layer_names(model))} with "
+        "their shapes)"
+    )
+    return named_module(model.net, name, "layer", model_name, listing), bool(colon)
 
 
 def pooled(activations: torch.Tensor, pool: Pool) -> torch.Tensor:

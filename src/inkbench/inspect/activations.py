@@ -25,8 +25,8 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.features import LayerShape, LayerTap, layer_shapes
 from inkbench.files import write_atomic
 from inkbench.inspect.attribution import RunModel, load_run_model
-from inkbench.inspect.layers import find_module
 from inkbench.inspect.receptive import receptive_fields
+from inkbench.models.lookup import named_module
 from inkbench.runs.store import Run
 
 #: Channel maps ``Activations.plot`` draws per layer.
@@ -168,7 +168,7 @@ def activations(
     if not layers:
         raise InkbenchError("activations: name at least one layer")
     batch = batch_of(images, loaded)
-    modules = {name: find_module(root, name) for name in layers}
+    modules = {name: named_module(root, name) for name in layers}
     training = model.training
     try:
         with ExitStack() as stack, torch.no_grad():

@@ -54,8 +54,9 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer, read_line_image
 from inkbench.files import write_atomic
-from inkbench.inspect.layers import find_module, layer_output, once
+from inkbench.inspect.layers import layer_output, once
 from inkbench.inspect.receptive import receptive_box
+from inkbench.models.lookup import named_module
 from inkbench.runs.store import Run
 
 Method = Literal["saliency", "guided", "ig", "gradcam", "occlusion"]
@@ -249,7 +250,7 @@ class UnitOutput(nn.Module):
     def __init__(self, model: nn.Module, root: nn.Module, unit: Unit) -> None:
         super().__init__()
         self.model, self.unit = model, unit
-        self.tap = find_module(root, unit.layer) if unit.kind == "channel" and unit.layer else None
+        self.tap = named_module(root, unit.layer) if unit.kind == "channel" and unit.layer else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         unit = self.unit
@@ -285,7 +286,7 @@ def resolve(model: nn.Module, root: nn.Module, image: torch.Tensor, unit: Unit) 
         if unit.kind == "channel":
             if unit.layer is None or unit.index is None:
                 raise InkbenchError("a channel unit needs a layer and a channel")
-            with layer_output(find_module(root, unit.layer), unit.layer) as found:
+            with layer_output(named_module(root, unit.layer), unit.layer) as found:
                 model(image)
             acts = once(found, unit.layer)[0]  # (C, H, W) or (C,)
             check_index("channel", unit.index, len(acts), unit.layer)
@@ -481,7 +482,7 @@ def _captum(
         return maps, float(delta.abs().max())
     if method == "gradcam":
         assert layer is not None
-        module = find_module(root, layer)
+        module = named_module(root, layer)
         with torch.no_grad(), layer_output(module, layer) as found:
             forward.model(image)
         if once(found, layer).ndim != 4:

@@ -1,5 +1,5 @@
-"""Layers of a network by name: the module, its output during a forward pass, and the one
-call of it a layer's activations come from. Shared by every inspection technique."""
+"""A layer's output during a forward pass, and the one call of it a layer's activations come
+from (the layer itself: ``models.lookup.named_module``). Shared by every inspection technique."""
 
 from __future__ import annotations
 
@@ -11,17 +11,6 @@ import torch
 from torch import nn
 
 from inkbench.errors import InkbenchError
-
-
-def find_module(root: nn.Module, name: str) -> nn.Module:
-    """The module ``name`` of ``root``, or an error naming its top-level modules."""
-    try:
-        return root.get_submodule(name)
-    except AttributeError:
-        top = ", ".join(child for child, _ in root.named_children())
-        raise InkbenchError(
-            f"layer {name!r}: not a module of the network; top-level: {top}"
-        ) from None
 
 
 @contextmanager

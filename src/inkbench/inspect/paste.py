@@ -27,8 +27,9 @@ from torch import nn
 from inkbench.errors import InkbenchError
 from inkbench.files import write_atomic
 from inkbench.inspect.attribution import check_index, display_image, explained_copy
-from inkbench.inspect.layers import find_module, layer_output, once
+from inkbench.inspect.layers import layer_output, once
 from inkbench.inspect.receptive import reached
+from inkbench.models.lookup import named_module
 
 #: Channels the text table lists (the JSON has all).
 TOP_CHANNELS = 10
@@ -258,7 +259,7 @@ def patch_swap(
         )
     check_box(box, at, tuple(image_a.shape[1:]), tuple(image_b.shape[1:]))  # type: ignore[arg-type]
     model, root = explained_copy(model, model if root is None else root)
-    module = find_module(root, layer)
+    module = named_module(root, layer)
     top, left, bottom, right = box
     y, x = at
     window = (slice(None), slice(y, y + bottom - top), slice(x, x + right - left))

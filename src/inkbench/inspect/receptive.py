@@ -42,7 +42,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from inkbench.errors import InkbenchError
-from inkbench.inspect.layers import find_module
+from inkbench.models.lookup import named_module
 
 #: Images per forward pass for the receptive-field probes.
 PROBE_BATCH = 64
@@ -414,7 +414,7 @@ def receptive_fields(
         layers: modules of ``root`` (default ``model``), as ``named_modules`` names them.
     """
     root = model if root is None else root
-    modules = {name: find_module(root, name) for name in layers}
+    modules = {name: named_module(root, name) for name in layers}
     # The module's own weights swapped for meta ones for this call: no copy of the network.
     meta = {
         name: torch.empty_like(tensor, device="meta")

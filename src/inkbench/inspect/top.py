@@ -35,8 +35,8 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.features import LayerTap
 from inkbench.files import write_atomic
 from inkbench.inspect.attribution import load_run_model
-from inkbench.inspect.layers import find_module
 from inkbench.inspect.receptive import Field, receptive_fields
+from inkbench.models.lookup import named_module
 from inkbench.runs.store import Run
 
 #: Channels drawn and listed when none are named.
@@ -297,7 +297,7 @@ def top_activations(
     """
     check_request(k, channels)
     root = model if root is None else root
-    module = find_module(root, layer)
+    module = named_module(root, layer)
     top: TopK | None = None
     depth = 0  # the images' channels
     with (
@@ -429,7 +429,7 @@ def top_of_run(
     or line preparation, and its normalization), with the split to draw the hits from."""
     check_request(k, channels)
     loaded = load_run_model(run, checkpoint)
-    find_module(loaded.root, layer)  # before any image is read
+    named_module(loaded.root, layer)  # before any image is read
     images = split_images(run.config(), split, batch_size)
     found = top_activations(
         loaded.model, images.batches, layer, channels, k, per_image, root=loaded.root

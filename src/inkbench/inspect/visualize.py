@@ -38,7 +38,8 @@ from torchvision.transforms.v2 import functional as TF
 from inkbench.errors import InkbenchError
 from inkbench.files import write_atomic
 from inkbench.inspect.attribution import RunModel, Unit, check_index, display_image, explained_copy
-from inkbench.inspect.layers import find_module, layer_output, once
+from inkbench.inspect.layers import layer_output, once
+from inkbench.models.lookup import named_module
 
 #: Lucid's constant: the Fourier image is divided by it before the sigmoid, which keeps the
 #: sigmoid out of saturation while the spectrum is small.
@@ -326,7 +327,7 @@ class _Objective:
         if kind not in ("channel", "class") or (kind == "channel") != (layer is not None):
             raise InkbenchError(f"units: expected channel (with a layer) or class, got {kind!r}")
         self.layer = layer
-        self.tap = None if layer is None else find_module(root, layer)
+        self.tap = None if layer is None else named_module(root, layer)
         self.index = torch.tensor([unit.index for unit in units])
 
     def outputs(self, images: torch.Tensor) -> torch.Tensor:
@@ -374,7 +375,7 @@ def layer_shape(
 ) -> tuple[int, ...]:
     """The output shape of ``layer`` of ``root`` for one (C, H, W) image, without the batch."""
     model, root = explained_copy(model, model if root is None else root)
-    with torch.no_grad(), layer_output(find_module(root, layer), layer) as found:
+    with torch.no_grad(), layer_output(named_module(root, layer), layer) as found:
         model(torch.full((1, *shape), 0.5))
     return tuple(once(found, layer).shape[1:])
 

@@ -15,7 +15,6 @@ pass.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -33,6 +32,7 @@ from inkbench.data.images.datamodule import ImageDataModule
 from inkbench.errors import InkbenchError
 from inkbench.files import atomic_writer
 from inkbench.models.cls.base import ImageClassifier
+from inkbench.models.lookup import named_module
 from inkbench.tasks.base import Task
 
 #: The progression's folder in a run.
@@ -68,19 +68,10 @@ def layer_root(model: nn.Module) -> nn.Module:
 def find_layers(model: nn.Module, model_name: str, layers: list[str]) -> dict[str, nn.Module]:
     """The modules ``layers`` names, or an error naming the config key and similar names."""
     root = layer_root(model)
-    names = [name for name, _ in root.named_modules() if name]
-    found = {}
-    for i, layer in enumerate(layers):
-        if layer not in names:
-            close = difflib.get_close_matches(layer, names, n=3)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            top = ", ".join(name for name, _ in root.named_children())
-            raise InkbenchError(
-                f"{KEY}.layers.{i}: {layer!r} is not a module of {model_name}; {hint}"
-                f"top-level modules: {top}"
-            )
-        found[layer] = root.get_submodule(layer)
-    return found
+    return {
+        layer: named_module(root, layer, f"{KEY}.layers.{i}", model_name)
+        for i, layer in enumerate(layers)
+    }
 
 
 @contextmanager
