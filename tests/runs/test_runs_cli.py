@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,35 @@ def test_clean(capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_p
 
     code, _, err = cli(capsys, "runs", "clean", "--keep", "first", "--runs-dir", str(runs))
     assert code == 2 and "--keep: expected best, last or both, got 'first'" in err
+
+
+def test_a_partial_run_whose_process_is_gone_is_killed(
+    capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path
+) -> None:
+    """SIGKILL leaves ``status: running`` in a ``.partial-*`` folder: list, show and clean
+    tell it from a run still training by its process, on this machine only."""
+    runs = tmp_path / "runs"
+    cfg = load_config(tiny_config_file)
+    alive = create_run(runs, "alive", cfg, ["inkbench"])  # this process: still running
+    killed = create_run(runs, "killed", cfg, ["inkbench"])
+    elsewhere = create_run(runs, "elsewhere", cfg, ["inkbench"])
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    gone = int(ended.stdout)
+    killed.update_meta(pid=gone)
+    elsewhere.update_meta(pid=gone, host={**elsewhere.meta()["host"], "hostname": "other-box"})
+
+    code, out, _ = cli(capsys, "runs", "list", "--runs-dir", str(runs), "--json")
+    assert code == 0
+    assert {r["name"].split("-")[-1]: r["status"] for r in json.loads(out)["runs"]} == {
+        "alive": "running",
+        "killed": "killed",
+        "elsewhere": "running",
+    }
+    code, out, _ = cli(capsys, "runs", "show", killed.name, "--runs-dir", str(runs), "--json")
+    assert json.loads(out)["status"] == "killed"
+
+    code, out, _ = cli(capsys, "runs", "clean", "--failed", "--yes", "--runs-dir", str(runs),
+                       "--json")  # fmt: skip
+    assert [Path(i["path"]) for i in json.loads(out)["items"]] == [killed.path]
+    assert not killed.path.exists() and alive.path.is_dir() and elsewhere.path.is_dir()

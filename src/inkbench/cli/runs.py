@@ -27,7 +27,7 @@ def runs_list(as_json: JsonFlag = False, runs_dir: RunsDir = DEFAULT_RUNS) -> No
         rows.append(
             {
                 "name": run.name,
-                "status": meta.get("status"),
+                "status": run.status(),
                 "model": meta.get("model"),
                 "dataset": meta.get("dataset"),
                 "best_metric": best.get("metric"),
@@ -83,7 +83,7 @@ def runs_show(run: RunRef, as_json: JsonFlag = False, runs_dir: RunsDir = DEFAUL
     console = Console(highlight=False)
     git = meta.get("git") or {}
     commit = (git.get("commit") or "-")[:10] + (" (dirty, git.diff)" if git.get("dirty") else "")
-    console.print(f"[bold]{info['name']}[/bold]  {meta.get('status')}  {info['path']}")
+    console.print(f"[bold]{info['name']}[/bold]  {info['status']}  {info['path']}")
     head = Table.grid(padding=(0, 2))
     for key, value in (
         ("command", " ".join(meta.get("command") or [])),

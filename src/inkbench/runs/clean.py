@@ -1,7 +1,8 @@
 """Freeing disk space in the run store: extra checkpoints and failed runs.
 
 ``plan_clean`` only lists what would go (the CLI's dry run); ``apply_clean`` deletes it.
-Runs still training (``.partial-*`` folders) are never touched.
+Runs still training (``.partial-*`` folders) are never touched; a partial run whose process
+is gone from this machine (``killed``) is a failed run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from inkbench.errors import InkbenchError
 from inkbench.runs.store import PARTIAL_PREFIX, Run, list_runs
 
 KEEP_CHOICES = ("best", "last", "both")
-FAILED_STATUSES = ("failed", "interrupted")
+FAILED_STATUSES = ("failed", "interrupted", "killed")
 SWEEP_PREFIX = "sweep-"
 
 
@@ -63,9 +64,9 @@ def plan_clean(runs_dir: Path, keep: str = "both", failed: bool = False) -> list
         raise InkbenchError(f"--keep: expected best, last or both, got {keep!r}")
     removals: list[Removal] = []
     for run in store_runs(runs_dir):
-        if run.path.name.startswith(PARTIAL_PREFIX):
+        status = run.status()
+        if run.path.name.startswith(PARTIAL_PREFIX) and status != "killed":
             continue
-        status = run.meta().get("status")
         if failed and status in FAILED_STATUSES:
             removals.append(Removal(run.path, folder_bytes(run.path), f"{status} run"))
         else:

@@ -71,6 +71,7 @@ def show_run(run: Run) -> dict[str, Any]:
     return {
         "name": run.name,
         "path": str(run.path),
+        "status": run.status(),
         "meta": meta,
         "config": config,
         "config_changed": changed,

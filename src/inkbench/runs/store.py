@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -60,6 +61,14 @@ class Run:
         except (OSError, json.JSONDecodeError) as exc:
             raise InkbenchError(f"{self.meta_path}: cannot read run metadata ({exc})") from None
 
+    def status(self) -> str | None:
+        """meta.json's status, except for a run it says is running whose process is gone from
+        this machine (SIGKILL, a crash of the machine): ``killed``, so that ``runs list`` and
+        ``runs clean --failed`` see it. A run started on another machine keeps its status."""
+        meta = self.meta()
+        status = meta.get("status")
+        return "killed" if status == "running" and _process_gone(meta) else status
+
     def update_meta(self, **fields: Any) -> None:
         meta = self.meta() if self.meta_path.exists() else {}
         meta.update(fields)
@@ -83,6 +92,20 @@ class Run:
             os.replace(self.path, final)
             return Run(final)
         return self
+
+
+def _process_gone(meta: dict[str, Any]) -> bool:
+    """Whether the process meta.json names (``pid`` on ``host.hostname``) no longer exists."""
+    pid = meta.get("pid")
+    if not isinstance(pid, int) or meta.get("host", {}).get("hostname") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
 
 
 def create_run(runs_dir: Path, name: str, cfg: Config, argv: list[str]) -> Run:
@@ -115,6 +138,7 @@ def create_run(runs_dir: Path, name: str, cfg: Config, argv: list[str]) -> Run:
     run.update_meta(
         name=name,
         status="running",
+        pid=os.getpid(),
         command=argv,
         cwd=os.getcwd(),
         started=datetime.now().isoformat(timespec="seconds"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -269,7 +270,9 @@ def train(
         ckpt_path = run.checkpoints / "last.ckpt"
         if not ckpt_path.is_file():
             raise InkbenchError(f"{ckpt_path}: no last checkpoint to resume from")
-        run.update_meta(status="running", resumed=[*run.meta().get("resumed", []), argv])
+        run.update_meta(
+            status="running", pid=os.getpid(), resumed=[*run.meta().get("resumed", []), argv]
+        )
     console.print(f"run folder: {run.path}", highlight=False)
     notes = task.setup_notes()
     parameters = parameter_counts(task.model)
