@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from inkbench.errors import InkbenchError
 
@@ -72,3 +72,17 @@ def read_text(path: Path) -> str:
             f"{path}:{line}: not UTF-8 text (byte 0x{text[exc.start]:02x} at column {column}, "
             f"file offset {exc.start + len(data) - len(text)}); save the file as UTF-8"
         ) from None
+
+
+def write_figure(path: Path, figure: Any, dpi: int = 100) -> Path:
+    """A matplotlib figure as a PNG written atomically, then closed (pyplot keeps every open
+    figure alive)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    write_atomic(path, buffer.getvalue())
+    return path

@@ -9,7 +9,6 @@ than once per pass, or never, is refused by name rather than read at one of its 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from torch import nn
 
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.features import LayerShape, LayerTap, layer_shapes
-from inkbench.files import write_atomic
+from inkbench.files import write_figure
 from inkbench.inspect.attribution import RunModel, load_run_model
 from inkbench.inspect.receptive import receptive_fields
 from inkbench.models.lookup import named_module
@@ -108,11 +107,7 @@ class Activations:
             for c in range(min(columns, len(value))):
                 axes[row, c].imshow(value[c], cmap="viridis")
                 axes[row, c].set_title(f"{name}[{c}]", fontsize=6)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        write_atomic(path, buffer.getvalue())
-        return path
+        return write_figure(path, fig)
 
 
 def as_model(source: Run | RunModel | nn.Module) -> tuple[nn.Module, nn.Module, RunModel | None]:

@@ -25,7 +25,6 @@ Two of Captum's traps are handled here:
 from __future__ import annotations
 
 import copy
-import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -53,7 +52,7 @@ from inkbench.data.lines import line_to_tensor, prepare_line
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer, read_line_image
-from inkbench.files import write_atomic
+from inkbench.files import write_figure
 from inkbench.inspect.layers import layer_output, once
 from inkbench.inspect.receptive import receptive_box
 from inkbench.models.lookup import named_module
@@ -227,11 +226,7 @@ class Attribution:
         assert shown is not None
         fig.colorbar(shown, ax=list(np.atleast_1d(axes)), fraction=0.03, pad=0.02)
         fig.suptitle(f"{self.label}  value {self.value:.4g}", fontsize=9)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        write_atomic(path, buffer.getvalue())
-        return path
+        return write_figure(path, fig)
 
 
 def _sign_note(result: Attribution) -> str:

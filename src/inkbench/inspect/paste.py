@@ -13,7 +13,6 @@ Runs on attribution's float32 eval copy of the model, outside autocast, like att
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from rich.table import Table
 from torch import nn
 
 from inkbench.errors import InkbenchError
-from inkbench.files import write_atomic
+from inkbench.files import write_figure
 from inkbench.inspect.attribution import check_index, display_image, explained_copy
 from inkbench.inspect.layers import layer_output, once
 from inkbench.inspect.receptive import reached
@@ -196,11 +195,7 @@ class PatchSwap:
             ax.set_yticks([])
         fig.colorbar(shown, ax=axes[3], fraction=0.046, pad=0.04)
         fig.suptitle(f"outside the covered units the change is {self.outside:.3g}", fontsize=9)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        write_atomic(path, buffer.getvalue())
-        return path
+        return write_figure(path, fig)
 
 
 def check_box(

@@ -20,7 +20,6 @@ model reads pixels in [0, 1] and normalizes them itself (``RunModel.model``).
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from inkbench.errors import InkbenchError
-from inkbench.files import write_atomic
+from inkbench.files import write_figure
 from inkbench.inspect.attribution import RunModel, Unit, check_index, display_image, explained_copy
 from inkbench.inspect.layers import layer_output, once
 from inkbench.models.lookup import named_module
@@ -300,12 +299,8 @@ class FeatureVisualization:
                 continue
             ax.imshow(display_image(self.images[i]), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{self.labels[i]}\n{self.values[i]:.3g}", fontsize=7)
-        buffer = io.BytesIO()
         fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        write_atomic(path, buffer.getvalue())
-        return path
+        return write_figure(path, fig)
 
 
 def _describe(unit: Unit, labels: list[str] | None) -> str:

@@ -19,7 +19,6 @@ Runs on attribution's float32 eval copy of the model, outside autocast.
 
 from __future__ import annotations
 
-import io
 import math
 import weakref
 from collections.abc import Iterator, Sequence
@@ -35,7 +34,7 @@ from torch import nn
 from inkbench.data.datamodule import build_split
 from inkbench.data.images.datamodule import image_items, load_dataset
 from inkbench.errors import InkbenchError
-from inkbench.files import write_atomic
+from inkbench.files import write_figure
 from inkbench.inspect.attribution import RunModel, explained_copy
 
 #: Bins of every histogram.
@@ -240,7 +239,7 @@ class WeightStats:
                 f"{'x'.join(map(str, self.filters.shape[1:]))} (grey 0)",
                 fontsize=9,
             )
-            written.append(_save(fig, folder / "filters.png"))
+            written.append(write_figure(folder / "filters.png", fig))
         rows = [layer for layer in self.layers if layer.weight or layer.bias or layer.activation]
         fig, axes = plt.subplots(
             max(len(rows), 1), 3, figsize=(11, 1.4 * max(len(rows), 1) + 0.6), squeeze=False
@@ -262,18 +261,8 @@ class WeightStats:
                 ax.stairs(summary.counts, summary.edges, fill=True)
                 ax.set_title(f"{layer.name} {what}", fontsize=7)
         fig.tight_layout()
-        written.append(_save(fig, folder / "histograms.png"))
+        written.append(write_figure(folder / "histograms.png", fig))
         return written
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-    return path
 
 
 def filter_grid(filters: np.ndarray) -> np.ndarray:
