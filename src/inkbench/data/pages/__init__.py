@@ -1,0 +1,1 @@
+"""Pages with their text boxes: the data of the detection family (``det``)."""
