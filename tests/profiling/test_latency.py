@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import mmap
+import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,26 +19,50 @@ from inkbench.profiling import profile as run_profile
 from inkbench.profiling.latency import PeakMemory
 
 MIB = 2**20
+FIXED_PEAK = peak.Peak(1e9, "float32", "conv3x3", "cpu: test")
 
 
 def test_peak_is_measured_once_per_machine_and_dtype(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     measured = []
-    real = peak.measure_matmul_peak
 
-    def small(device: torch.device, dtype: torch.dtype, size: int) -> float:
+    def fake(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
         measured.append(dtype)
-        return real(device, dtype, size=64, trials=2)
+        return {"matmul": 2e9, "conv3x3": 3e9}
 
-    monkeypatch.setattr(peak, "measure_matmul_peak", small)
+    monkeypatch.setattr(peak, "measure_peaks", fake)
     cache = tmp_path / "inkbench" / "peak_flops.json"
-    first = peak.peak_flops("cpu", torch.float32, cache_file=cache)
-    assert first > 0
-    assert peak.peak_flops("cpu", torch.float32, cache_file=cache) == first
-    peak.peak_flops("cpu", torch.float64, cache_file=cache)
+    first = peak.device_peak("cpu", torch.float32, cache_file=cache)
+    # The best kernel is the peak, named with its dtype and the machine it holds for.
+    assert (first.flops_per_s, first.op, first.dtype) == (3e9, "conv3x3", "float32")
+    assert peak.device_peak("cpu", torch.float32, cache_file=cache) == first
+    peak.device_peak("cpu", torch.float64, cache_file=cache)
     assert measured == [torch.float32, torch.float64]
-    assert cache.is_file()
+    assert "3.0 GFLOP/s float32 (conv3x3" in first.describe()
+    keys = list(json.loads(cache.read_text()))
+    assert keys == [f"{first.machine} | float32", f"{first.machine} | float64"]
+
+
+def test_the_peak_is_keyed_by_the_cpu_and_its_kernels_not_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identical machines share a cached peak; a CPU running other kernels measures anew."""
+    monkeypatch.setattr(peak, "measure_peaks", lambda device, dtype: {"matmul": 1e9})
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-host")
+    cpu = torch.device("cpu")
+    key = peak.machine_key(cpu)
+    assert "another-host" not in key
+    assert torch.backends.cpu.get_cpu_capability() in key
+    assert f"{torch.get_num_threads()} threads" in key
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
+    assert peak.machine_key(cpu) != key
+
+
+def test_every_kernel_of_the_peak_runs_and_reaches_a_positive_rate() -> None:
+    cpu = torch.device("cpu")
+    assert peak.measure_matmul_peak(cpu, torch.float32, size=64, trials=1) > 0
+    assert peak.measure_conv_peak(cpu, torch.float32, batch=1, trials=1) > 0
 
 
 @pytest.mark.parametrize(("seconds", "sizes"), [(1e-6, [256, 512, 1024]), (1.0, [256])])
@@ -45,11 +72,11 @@ def test_peak_stops_growing_once_a_product_is_slow(
     """An emulated dtype (bf16 without AVX512-BF16) must not multiply 2048² matrices."""
     seen = []
 
-    def timed(a: torch.Tensor, b: torch.Tensor, trials: int) -> float:
-        seen.append(a.shape[0])
+    def timed(run: Callable[[], torch.Tensor], device: torch.device, trials: int) -> float:
+        seen.append(run().shape[0])  # the size of the product it times
         return seconds
 
-    monkeypatch.setattr(peak, "_best_matmul_seconds", timed)
+    monkeypatch.setattr(peak, "_best_seconds", timed)
     flops = peak.measure_matmul_peak(torch.device("cpu"), torch.float32, size=1024)
     assert seen == sizes
     assert flops == 2 * sizes[-1] ** 3 / seconds
@@ -57,7 +84,7 @@ def test_peak_stops_growing_once_a_product_is_slow(
 
 @pytest.mark.parametrize("backward", [False, True])
 def test_latency_records(monkeypatch: pytest.MonkeyPatch, backward: bool) -> None:
-    monkeypatch.setattr(profiler, "peak_flops", lambda device, dtype: 1e9)
+    monkeypatch.setattr(profiler, "device_peak", lambda device, dtype: FIXED_PEAK)
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
     result = run_profile(
         model, (2, 16), latency=True, batch_sizes=[1, 3], runs=3, warmup=1, backward=backward
@@ -73,11 +100,12 @@ def test_latency_records(monkeypatch: pytest.MonkeyPatch, backward: bool) -> Non
         assert record.mfu == pytest.approx(record.achieved_flops_per_s / 1e9)
     data = result.to_dict()
     assert data["peak_flops_per_s"] == 1e9
+    assert data["peak"] == {"flops_per_s": 1e9, "dtype": "float32", "op": "conv3x3"}
     assert {"latency_ms", "throughput", "peak_memory_bytes", "achieved_flops_per_s", "mfu"} <= set(
         data["latency"][0]
     )
     assert set(data["latency"][0]["latency_ms"]) == {"median", "p90"}
-    assert "MFU" in result.table()
+    assert "MFU of the peak 1.0 GFLOP/s float32 (conv3x3" in result.table()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="CPU peak memory reads /proc/self/statm")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from inkbench.cli import main
-from inkbench.profiling import profiler
+from inkbench.profiling import peak, profiler
 from inkbench.profiling.command import resolve_target
 
 
@@ -73,7 +73,11 @@ def test_config_file_and_run_folder(
 def test_backward_and_latency(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(profiler, "peak_flops", lambda device, dtype: 1e12)
+    monkeypatch.setattr(
+        profiler,
+        "device_peak",
+        lambda device, dtype: peak.Peak(1e12, "float32", "matmul", "cpu: test"),
+    )
     code, out, _ = run_cli(
         capsys, "crnn", "--input", "1x1x32x32", "--backward", "--latency", "--batch-sizes", "1,2",
         "--runs", "2", "--warmup", "0", "--json", "--depth", "0",

@@ -117,9 +117,15 @@ def test_every_epoch_logs_exact_flops_and_mfu(
 
     assert len(recorder.charged) == 2
     assert recorder.charged == recorder.expected
+    # The run names the peak its mfu divides by, in the dtype it trained in.
+    peak = run.meta()["mfu_peak"]
+    assert f"torch.{peak['dtype']}" == str(callbacks.precision_dtype(run.meta()["precision"]))
     for row in rows(run.path):
         assert 0 < float(row["train_flops_per_s"]) < math.inf
         assert 0 < float(row["mfu"]) <= 1
+        assert float(row["mfu"]) == pytest.approx(
+            float(row["train_flops_per_s"]) / peak["flops_per_s"], rel=1e-3
+        )
     scalars = EventAccumulator(str(run.path / "tb")).Reload().Tags()["scalars"]
     assert {"train/lines_per_s", "train/flops_per_s", "train/mfu"} <= set(scalars)
 

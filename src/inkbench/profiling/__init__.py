@@ -3,7 +3,7 @@
 Conventions: docs/profiling.md.
 """
 
-from inkbench.profiling.peak import peak_flops
+from inkbench.profiling.peak import Peak, device_peak
 from inkbench.profiling.profiler import count_flops, profile
 from inkbench.profiling.result import LatencyRecord, LayerRecord, ProfileResult
 from inkbench.profiling.training_flops import TrainingFlops
@@ -11,9 +11,10 @@ from inkbench.profiling.training_flops import TrainingFlops
 __all__ = [
     "LatencyRecord",
     "LayerRecord",
+    "Peak",
     "ProfileResult",
     "TrainingFlops",
     "count_flops",
-    "peak_flops",
+    "device_peak",
     "profile",
 ]

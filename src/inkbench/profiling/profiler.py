@@ -12,7 +12,7 @@ from torch import nn
 from inkbench.profiling.count import Count
 from inkbench.profiling.counter import ModuleStats, count_modules, shapes
 from inkbench.profiling.latency import time_passes
-from inkbench.profiling.peak import peak_flops
+from inkbench.profiling.peak import device_peak
 from inkbench.profiling.result import LatencyRecord, LayerRecord, ProfileResult
 from inkbench.profiling.rules import module_rule
 
@@ -126,7 +126,7 @@ def _time(
     backward: bool,
     runs: int,
     warmup: int,
-    peak: float,
+    peak_flops_per_s: float,
 ) -> LatencyRecord:
     """Latency at one batch size; ``counted`` is the work at the batch size of ``args``."""
     if batch_size != _batch_size(args):
@@ -143,7 +143,7 @@ def _time(
         peak_memory_bytes=timing.peak_memory_bytes,
         flops=flops,
         achieved_flops_per_s=achieved,
-        mfu=achieved / peak,
+        mfu=achieved / peak_flops_per_s,
     )
 
 
@@ -184,9 +184,9 @@ def profile(
             layers=_layers(model, stats),
         )
         if latency:
-            result.peak_flops_per_s = peak_flops(*_placement(model))
+            result.peak = device_peak(*_placement(model))
             result.latency = [
-                _time(model, args, size, whole, backward, runs, warmup, result.peak_flops_per_s)
+                _time(model, args, size, whole, backward, runs, warmup, result.peak.flops_per_s)
                 for size in batch_sizes or [_batch_size(args)]
             ]
     return result

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inkbench.profiling.count import Count
+from inkbench.profiling.peak import Peak
 
 CONVENTION = (
     "MACs: multiply-accumulates of conv/linear/matmul/attention products (torchvision's "
@@ -88,7 +89,7 @@ class LatencyRecord:
     """FLOPs of one pass at this batch size (forward, plus backward when profiled)."""
     achieved_flops_per_s: float
     mfu: float
-    """achieved_flops_per_s / the device's measured dense-matmul peak."""
+    """achieved_flops_per_s / the device's measured peak in the model's dtype (``Peak``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,7 +116,8 @@ class ProfileResult:
     """Backward pass counts, when the profile was asked for them."""
     layers: list[LayerRecord]
     latency: list[LatencyRecord] = field(default_factory=list)
-    peak_flops_per_s: float | None = None
+    peak: Peak | None = None
+    """What MFU divides by, when latency was measured."""
 
     @property
     def total_macs(self) -> int:
@@ -152,7 +154,9 @@ class ProfileResult:
             # batch size in `latency`.
             first = self.latency[0].to_dict()
             out.update({key: first[key] for key in TOP_LEVEL_LATENCY})
-            out["peak_flops_per_s"] = self.peak_flops_per_s
+            if self.peak:
+                out["peak_flops_per_s"] = self.peak.flops_per_s
+                out["peak"] = self.peak.to_dict()
             out["latency"] = [record.to_dict() for record in self.latency]
         return out
 
@@ -197,7 +201,7 @@ class ProfileResult:
         return console.export_text() + "\n".join(lines)
 
     def _latency_table(self) -> Table:
-        peak = si(self.peak_flops_per_s) if self.peak_flops_per_s else "-"
+        peak = f"of the peak {self.peak.describe()}" if self.peak else "peak not measured"
         table = Table(
             "batch",
             "median ms",
@@ -206,7 +210,7 @@ class ProfileResult:
             "peak memory",
             "FLOP/s",
             "MFU",
-            title=f"latency (peak {peak}FLOP/s)",
+            title=f"latency (MFU {peak})",
         )
         for r in self.latency:
             table.add_row(

@@ -14,8 +14,9 @@ from lightning.fabric.utilities.seed import seed_everything
 from rich.console import Console
 
 from inkbench.console import line_console
-from inkbench.profiling import TrainingFlops, peak_flops
+from inkbench.profiling import TrainingFlops, device_peak
 from inkbench.runs.plots import plot_metrics
+from inkbench.runs.store import Run
 
 
 def epoch_columns(val_metrics: tuple[str, ...], unit: str) -> tuple[str, ...]:
@@ -86,6 +87,7 @@ class EpochLog(L.Callback):
         self, run_dir: Path, console: Console | None = None, step_lines: bool = False
     ) -> None:
         self.step_lines = step_lines
+        self.run_dir = run_dir
         self.csv_path = run_dir / "metrics.csv"
         self.plot_dir = run_dir / "plots"
         self.console = console or line_console()
@@ -118,9 +120,14 @@ class EpochLog(L.Callback):
             self._write(rows)
         try:
             self._flops = TrainingFlops(pl_module.model)
-            self._peak = peak_flops(pl_module.device, precision_dtype(trainer.precision))
+            measured = device_peak(pl_module.device, precision_dtype(trainer.precision))
         except Exception as exc:  # MFU is a measurement: never the reason a run fails
             self._stop_counting(exc)
+            return
+        self._peak = measured.flops_per_s
+        # Which peak the mfu column divides by: bf16 and float32 peaks differ several-fold.
+        Run(self.run_dir).update_meta(mfu_peak=measured.to_dict())
+        self.console.print(f"mfu: of the peak {measured.describe()}", highlight=False)
 
     def _stop_counting(self, exc: Exception) -> None:
         self._flops = None
