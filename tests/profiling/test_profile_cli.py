@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from torch import nn
 
 from inkbench.cli import main
+from inkbench.evaluation import Recognizer
+from inkbench.evaluation.served import served_model
 from inkbench.profiling import peak, profiler
 from inkbench.profiling.command import resolve_target
+from inkbench.runs.store import Run
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -52,22 +56,36 @@ def test_torchvision_model_with_input(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_config_file_and_run_folder(
-    capsys: pytest.CaptureFixture[str], tiny_config_file: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], ocr_run: Run, tmp_path: Path
 ) -> None:
-    raw = yaml.safe_load(tiny_config_file.read_text())
-    raw["data"]["height"] = 40
-    config = tmp_path / "tall.yaml"
+    raw = yaml.safe_load((ocr_run.path / "config.yaml").read_text())
+    config = tmp_path / "same.yaml"
     config.write_text(yaml.safe_dump(raw))
-    run = tmp_path / "runs" / "20260101-000000-tall"
-    run.mkdir(parents=True)
-    shutil.copy(config, run / "config.yaml")
-    assert resolve_target(str(config))[1] == resolve_target(str(run))[1] == (1, 1, 40, 512)
+    height = raw["data"]["height"]
+    assert resolve_target(str(config))[1] == (1, 1, height, 512)
     found = []
-    for target in (config, run):
-        code, out, _ = run_cli(capsys, str(target), "--input", "1x1x40x64", "--json")
+    for target in (config, ocr_run.path):
+        code, out, _ = run_cli(capsys, str(target), "--input", f"1x1x{height}x64", "--json")
         assert code == 0
         found.append(json.loads(out)["macs"])
     assert found[0] == found[1] > 0
+
+
+def test_a_run_is_profiled_as_predict_serves_it(ocr_run: Run) -> None:
+    """The trained weights in the task's channels-last layout, not a fresh NCHW model."""
+    model, shape = served_model(ocr_run.path)
+    served = Recognizer.from_run(ocr_run, device="cpu").task.model
+    assert shape == (1, 1, ocr_run.config().data.height, 512)
+    trained = served.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+
+    def channels_last(module: nn.Module) -> list[bool]:
+        # One input channel is both layouts at once: only wider convolutions tell.
+        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 1]
+        return [c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs]
+
+    assert channels_last(model) and all(channels_last(model))
+    assert not any(channels_last(resolve_target("crnn")[0]))
 
 
 def test_backward_and_latency(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,11 +36,20 @@ def profile(
     ] = 3,
     as_json: JsonFlag = False,
 ) -> None:
-    """Parameters, MACs and FLOPs per layer; latency, memory and MFU with --latency."""
-    from inkbench.profiling.command import run_profile
+    """Parameters, MACs and FLOPs per layer; latency, memory and MFU with --latency. A run
+    folder is profiled as predict serves it: trained weights, channels-last, float32."""
+    from inkbench.profiling.command import resolve_target, run_profile
 
+    if Path(target).is_dir():
+        from inkbench.evaluation.served import served_model
+
+        model, default_shape = served_model(Path(target))
+    else:
+        model, default_shape = resolve_target(target)
     run_profile(
         target,
+        model,
+        default_shape,
         input_shape=input_shape,
         depth=depth,
         as_json=as_json,

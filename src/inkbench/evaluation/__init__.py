@@ -21,6 +21,7 @@ from inkbench.evaluation.evaluate import (
     with_dataset,
     with_decoding,
 )
+from inkbench.evaluation.served import served_model
 from inkbench.evaluation.sets import check_eval_sets, evaluate_sets, load_eval_set
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "predict_lines",
     "predict_split",
     "read_line_image",
+    "served_model",
     "with_dataset",
     "with_decoding",
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from inkbench.config import Config
 from inkbench.errors import InkbenchError
 from inkbench.profiling.profiler import profile
 
@@ -31,8 +32,8 @@ def parse_dims(text: str, option: str, separator: str, example: str) -> tuple[in
 
 
 def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
-    """A model and its default input shape from a registry or torchvision model name, a
-    config file or a run folder.
+    """A model and its default input shape from a registry or torchvision model name or a
+    config file (a run folder is ``evaluation.served_model``'s: it reads a checkpoint).
 
     A torchvision name (resnet18) is torchvision's model as published, even where the registry
     has a classifier of that name; a registry classifier torchvision lacks (small_cnn) is built
@@ -53,18 +54,17 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     if target in MODELS.names("cls"):
         return MODELS.build(target, num_classes=1000, in_channels=IMAGE_INPUT[1]), IMAGE_INPUT
     path = Path(target)
-    if path.is_dir() or path.is_file():
+    if path.is_file():
         from inkbench.config import load_config
-        from inkbench.runs.store import Run
-        from inkbench.tasks import build_model
+        from inkbench.tasks import build_task
 
-        cfg = Run(path).config() if path.is_dir() else load_config(path)
+        cfg = load_config(path)
         if cfg.family == "cls":
             from inkbench.data.images.datamodule import resolve_data
 
-            cfg, size = resolve_data(cfg), cfg.data.transforms.size
-            return build_model(cfg), (1, cfg.data.channels or 3, size, size)
-        return build_model(cfg), (1, 1, cfg.data.height, OCR_INPUT[-1])
+            cfg = resolve_data(cfg)
+        # The task's copy of the model: in the memory layout training and predict run.
+        return build_task(cfg).model, input_shape(cfg)
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         raise InkbenchError(f"{target}: no such config file or run folder")
     raise InkbenchError(
@@ -73,8 +73,18 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     )
 
 
+def input_shape(cfg: Config) -> tuple[int, ...]:
+    """A classifier's image, or a line of the config's height and 512 pixels."""
+    if cfg.family == "cls":
+        size = cfg.data.transforms.size
+        return (1, cfg.data.channels or 3, size, size)
+    return (1, 1, cfg.data.height, OCR_INPUT[-1])
+
+
 def run_profile(
     target: str,
+    model: nn.Module,
+    default_shape: tuple[int, ...],
     *,
     input_shape: str | None,
     depth: int,
@@ -86,14 +96,14 @@ def run_profile(
     runs: int,
     warmup: int,
 ) -> None:
-    """Print the profile of TARGET: a table, or one JSON object on stdout with ``as_json``."""
+    """Print the profile of ``model``, which ``target`` names: a table, or one JSON object on
+    stdout with ``as_json``."""
     if device not in ("cpu", "cuda"):
         raise InkbenchError(f"--device {device!r}: expected cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
         raise InkbenchError("--device cuda: CUDA is not available on this machine")
     shape = parse_dims(input_shape, "--input", "x", "1x1x64x512") if input_shape else None
     sizes = list(parse_dims(batch_sizes, "--batch-sizes", ",", "1,8,32")) if batch_sizes else None
-    model, default_shape = resolve_target(target)
     # A training step when the backward pass is asked for, inference otherwise.
     model = model.to(device).train(backward)
     try:
