@@ -56,3 +56,9 @@ def test_header_names_the_cpu_and_its_bf16(
     machine = header("inkbench bench ocr").splitlines()[1]
     assert machine.startswith("machine: ")
     assert f"Intel Xeon Platinum 8481C {said} in hardware)" in machine
+
+
+def test_header_prints_the_load_average(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed figures measured while other processes held the cores must say so."""
+    monkeypatch.setattr(environment.os, "getloadavg", lambda: (3.5, 2.25, 1.0))
+    assert header("x").splitlines()[-1] == "load average (1, 5, 15 min): 3.50, 2.25, 1.00"

@@ -78,10 +78,12 @@ def header(command: str | None = None) -> str:
     if info["cuda"]:
         machine += f", GPU {info['cuda']}"
     soft = ", ".join(f"{k} {v}" for k, v in versions().items())
-    return "\n".join(
-        [
-            f"command: {command or ' '.join([os.path.basename(sys.executable), *sys.argv])}",
-            f"machine: {machine}",
-            f"versions: {soft}",
-        ]
-    )
+    lines = [
+        f"command: {command or ' '.join([os.path.basename(sys.executable), *sys.argv])}",
+        f"machine: {machine}",
+        f"versions: {soft}",
+    ]
+    if hasattr(os, "getloadavg"):
+        # Above the core count, other processes shared the cores: speed figures are slow.
+        lines.append("load average (1, 5, 15 min): {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()))
+    return "\n".join(lines)

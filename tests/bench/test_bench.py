@@ -65,7 +65,9 @@ def test_bench_json_leaderboard_and_files(
         assert row["precision"] == resolve_precision("auto", "auto") == run.meta()["precision"]
         assert row["config_hash"] == config_hash(run.config())
         assert row["params"] > 0 and row["flops"] > 2 * row["macs"] > 0
-        assert row["latency_ms"] > 0 and row["lines_per_s"] > 0
+        for speed in ("latency_ms", "lines_per_s"):  # medians inside their 10-90 % ranges
+            assert 0 < row[f"{speed}_p10"] <= row[speed] <= row[f"{speed}_p90"]
+        assert row["load_1m"] >= 0
         assert row["other_cer"] >= 0 and row["test_lines"] == 8
         if row["decoder"] == "greedy":
             scores = evaluate(run, "test", decoding={"decoder": "greedy", "lm": None})

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from inkbench.bench.leaderboard import Board, Column, Row, fmt, percent
+from inkbench.bench.leaderboard import Board, Column, Row, fmt, percent, with_range
 from inkbench.bench.measure import classification_speed, image_compute, split_images
 from inkbench.bench.rows import config_hash, training_columns
 from inkbench.bench.suite import ClsSuite, SuiteData
@@ -25,7 +25,12 @@ COLUMNS = (
     "params",
     "macs",
     "latency_ms",
+    "latency_ms_p10",
+    "latency_ms_p90",
     "images_per_s",
+    "images_per_s_p10",
+    "images_per_s_p90",
+    "load_1m",
     "train_seconds",
     "epochs",
     "precision",
@@ -72,8 +77,8 @@ def cls_board(target: float | None, batch_size: int) -> Board:
         Column("top-5", lambda r: percent(r["top5"])),
         Column("params", lambda r: f"{r['params']:,}"),
         Column("MMACs/image", lambda r: f"{r['macs'] / 1e6:,.1f}"),
-        Column("latency ms (b=1)", lambda r: f"{r['latency_ms']:.2f}"),
-        Column(f"images/s (b={batch_size})", lambda r: f"{r['images_per_s']:.0f}"),
+        Column("latency ms (b=1)", lambda r: with_range(r, "latency_ms", ".2f")),
+        Column(f"images/s (b={batch_size})", lambda r: with_range(r, "images_per_s", ".0f")),
         Column("train s", lambda r: f"{r['train_seconds']:.0f}"),
         *reached,
         Column("precision", lambda r: fmt(r["precision"])),
@@ -127,8 +132,7 @@ class ClsBench:
             "top5": float(found.scores["top5"]),
             "params": compute.params,
             "macs": compute.macs,
-            "latency_ms": speed.latency_ms,
-            "images_per_s": speed.items_per_s,
+            **speed.columns("images"),
             **training_columns(run, epochs),
             "time_to_target_s": (
                 time_to_target(epochs, self.target) if self.target is not None else None
@@ -139,7 +143,8 @@ class ClsBench:
         }
         self.console.print(
             f"  {name}: top-1 {row['top1']:.4f}  top-5 {row['top5']:.4f}  "
-            f"{row['latency_ms']:.2f} ms/image  {row['images_per_s']:.0f} images/s",
+            f"{row['latency_ms']:.2f} ms/image  {row['images_per_s']:.0f} images/s  "
+            f"(load {fmt(row['load_1m'])})",
             highlight=False,
         )
         return [row]

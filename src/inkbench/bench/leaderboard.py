@@ -73,6 +73,16 @@ def percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f} %"
 
 
+def with_range(row: Row, key: str, spec: str) -> str:
+    """A speed figure with its 10th-90th percentile range, ``8.0 (7.6-8.4)``; a row measured
+    before ranges were kept has the figure alone."""
+    value = format(row[key], spec)
+    low, high = row.get(f"{key}_p10"), row.get(f"{key}_p90")
+    if low is None or high is None:
+        return value
+    return f"{value} ({format(low, spec)}–{format(high, spec)})"
+
+
 def markdown(rows: list[Row], header: str, board: Board) -> str:
     """The leaderboard table as markdown, with the machine and command above it."""
     lines = ["```", header, "```", "", "| " + " | ".join(c.heading for c in board.table) + " |"]

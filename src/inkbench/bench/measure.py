@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -9,11 +10,11 @@ from dataclasses import dataclass
 import torch
 
 from inkbench.data.images.datamodule import ImageItems
-from inkbench.data.lines import EncodedLines, collate_lines
+from inkbench.data.lines import EncodedLines, LineBatch, collate_lines
 from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer
 from inkbench.profiling import profile
-from inkbench.profiling.latency import time_passes
+from inkbench.profiling.latency import percentile_range, time_passes
 
 
 @dataclass
@@ -29,10 +30,36 @@ class Compute:
 
 @dataclass
 class Speed:
-    """Inference speed on real test items: batch-1 latency and throughput in batches."""
+    """Inference speed on real test items: batch-1 latency and throughput in batches, each a
+    median with its 10th-90th percentile range, and the load the machine had meanwhile."""
 
     latency_ms: float
+    latency_ms_range: tuple[float, float]
     items_per_s: float
+    items_per_s_range: tuple[float, float]
+    load_1m: float | None
+    """The 1-minute load average after measuring (Linux, macOS): above the core count, other
+    processes shared the cores and the figures are slow."""
+
+    def columns(self, unit: str) -> dict[str, float | None]:
+        """The row's speed columns, ``unit`` naming the items (``lines``, ``images``)."""
+        return {
+            "latency_ms": self.latency_ms,
+            "latency_ms_p10": self.latency_ms_range[0],
+            "latency_ms_p90": self.latency_ms_range[1],
+            f"{unit}_per_s": self.items_per_s,
+            f"{unit}_per_s_p10": self.items_per_s_range[0],
+            f"{unit}_per_s_p90": self.items_per_s_range[1],
+            "load_1m": self.load_1m,
+        }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, where the system reports one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def median_width_line(lines: EncodedLines) -> int:
@@ -58,31 +85,45 @@ def line_compute(recognizer: Recognizer, lines: EncodedLines) -> Compute:
 
 
 def transcription_speed(
-    recognizer: Recognizer, lines: EncodedLines, single: int, batch_size: int, batches: int
+    recognizer: Recognizer,
+    lines: EncodedLines,
+    single: int,
+    batch_size: int,
+    batches: int,
+    repeats: int,
 ) -> Speed:
-    """Median batch-1 latency over the first ``single`` lines, and lines/s in batches.
+    """Batch-1 latency over the first ``single`` lines, and lines/s in ``batches`` batches.
 
-    Each timing covers ``transcribe_batch`` (normalization, model, decoding) after one
-    untimed warm-up call, on the recognizer's device.
+    Each timing covers ``transcribe_batch`` (normalization, model, decoding). Every measured
+    batch is run once untimed first (oneDNN picks and caches kernels per shape); then
+    ``repeats`` rounds alternate a latency pass (the median line of the round) and a
+    throughput pass (all batches), so a burst of load from elsewhere touches both alike.
     """
     count = min(len(lines), max(single, batch_size * batches))
     items = [lines[i] for i in range(count)]
-    recognizer.transcribe_batch(collate_lines(items[:1]))
-    times = []
-    for item in items[:single]:
-        batch = collate_lines([item])
+    singles = [collate_lines([item]) for item in items[:single]]
+    grouped = [collate_lines(items[i : i + batch_size]) for i in range(0, count, batch_size)]
+    grouped = grouped[:batches]
+    done = sum(len(batch.texts) for batch in grouped)
+
+    def seconds(batch: LineBatch) -> float:
         start = time.perf_counter()
         recognizer.transcribe_batch(batch)
-        times.append(time.perf_counter() - start)
-    grouped = [collate_lines(items[i : i + batch_size]) for i in range(0, len(items), batch_size)][
-        :batches
-    ]
-    start = time.perf_counter()
-    for batch in grouped:
+        return time.perf_counter() - start
+
+    for batch in (*singles, *grouped):
         recognizer.transcribe_batch(batch)
-    elapsed = time.perf_counter() - start
-    done = sum(len(batch.texts) for batch in grouped)
-    return Speed(1000 * statistics.median(times), done / max(elapsed, 1e-9))
+    latencies, rates = [], []
+    for _ in range(repeats):
+        latencies.append(1000 * statistics.median(seconds(batch) for batch in singles))
+        rates.append(done / max(sum(seconds(batch) for batch in grouped), 1e-9))
+    return Speed(
+        statistics.median(latencies),
+        percentile_range(latencies),
+        statistics.median(rates),
+        percentile_range(rates),
+        load_average(),
+    )
 
 
 def split_images(items: ImageItems, count: int) -> torch.Tensor:
@@ -109,8 +150,9 @@ def classification_speed(
     runs: int,
     warmup: int,
 ) -> Speed:
-    """Median batch-1 latency over ``latency_runs`` passes, and images/s at the median of
-    ``runs`` passes over all of ``images`` (B, C, S, S), each after ``warmup`` untimed ones.
+    """Batch-1 latency over ``latency_runs`` passes, and images/s over ``runs`` passes of all
+    of ``images`` (B, C, S, S), each after ``warmup`` untimed ones at its shape: medians with
+    their 10th-90th percentile ranges.
 
     A pass is the task's forward (normalization and model) on the classifier's device, timed
     by the profiler's ``time_passes``.
@@ -118,4 +160,10 @@ def classification_speed(
     task, images = classifier.task, images.to(classifier.device)
     single = time_passes(task, (images[:1],), runs=latency_runs, warmup=warmup, backward=False)
     batch = time_passes(task, (images,), runs=runs, warmup=warmup, backward=False)
-    return Speed(1000 * single.median_s, len(images) / batch.median_s)
+    return Speed(
+        1000 * single.median_s,
+        (1000 * single.p10_s, 1000 * single.p90_s),
+        len(images) / batch.median_s,
+        (len(images) / batch.p90_s, len(images) / batch.p10_s),  # slowest pass, fewest images/s
+        load_average(),
+    )

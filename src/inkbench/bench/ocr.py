@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from inkbench.bench.leaderboard import Board, Column, Row, fmt, percent
+from inkbench.bench.leaderboard import Board, Column, Row, fmt, percent, with_range
 from inkbench.bench.measure import line_compute, transcription_speed
 from inkbench.bench.rows import config_hash, training_columns
 from inkbench.bench.suite import OcrSuite
@@ -35,7 +35,12 @@ COLUMNS = (
     "flops",
     "flops_width",
     "latency_ms",
+    "latency_ms_p10",
+    "latency_ms_p90",
     "lines_per_s",
+    "lines_per_s_p10",
+    "lines_per_s_p90",
+    "load_1m",
     "train_seconds",
     "epochs",
     "precision",
@@ -74,8 +79,8 @@ def ocr_board(rows: list[Row]) -> Board:
         *(_set_column(label) for label in labels),
         Column("params", lambda r: f"{r['params']:,}"),
         Column("MFLOPs/line", lambda r: f"{r['flops'] / 1e6:,.1f}"),
-        Column("latency ms (b=1)", lambda r: f"{r['latency_ms']:.1f}"),
-        Column("lines/s (b=32)", lambda r: f"{r['lines_per_s']:.0f}"),
+        Column("latency ms (b=1)", lambda r: with_range(r, "latency_ms", ".1f")),
+        Column("lines/s (b=32)", lambda r: with_range(r, "lines_per_s", ".0f")),
         Column("train s", lambda r: f"{r['train_seconds']:.0f}"),
         Column("precision", lambda r: fmt(r["precision"])),
         Column("config", lambda r: f"`{r['config_hash']}`", numeric=False),
@@ -180,15 +185,19 @@ class OcrBench:
                 other = error_rates(predict_lines(recognizer, lines))
                 row[f"{label}_cer"], row[f"{label}_wer"] = other["cer"], other["wer"]
             speed = transcription_speed(
-                recognizer, test, suite.speed.lines, suite.speed.batch_size, suite.speed.batches
+                recognizer,
+                test,
+                suite.speed.lines,
+                suite.speed.batch_size,
+                suite.speed.batches,
+                suite.speed.repeats,
             )
             row.update(
                 params=compute.params,
                 macs=compute.macs,
                 flops=compute.flops,
                 flops_width=compute.width,
-                latency_ms=speed.latency_ms,
-                lines_per_s=speed.items_per_s,
+                **speed.columns("lines"),
                 **training_columns(run, epochs),
                 test_lines=rates["lines"],
                 lm_alpha=alpha if decoder == "beam+lm" else None,
@@ -197,7 +206,8 @@ class OcrBench:
             row.update(config_hash=config_hash(cfg), run=str(run.path))
             self.console.print(
                 f"  {name} {decoder}: CER {row['cer']:.4f}  WER {row['wer']:.4f}  "
-                f"{row['latency_ms']:.1f} ms/line  {row['lines_per_s']:.0f} lines/s",
+                f"{row['latency_ms']:.1f} ms/line  {row['lines_per_s']:.0f} lines/s  "
+                f"(load {fmt(row['load_1m'])})",
                 highlight=False,
             )
             rows.append(row)

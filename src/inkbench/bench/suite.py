@@ -64,6 +64,9 @@ class SpeedSpec(_Strict):
     """Batch size of the throughput measurement."""
     batches: int = Field(3, ge=1)
     """Batches timed for the throughput."""
+    repeats: int = Field(5, ge=1)
+    """Timed rounds of both measurements, after one untimed pass of every batch: each figure
+    is the median of the rounds, printed with their 10th-90th percentile range."""
 
 
 class ImageSpeedSpec(_Strict):

@@ -21,8 +21,18 @@ _STATM = Path("/proc/self/statm")
 @dataclass
 class Timing:
     median_s: float
+    p10_s: float
     p90_s: float
     peak_memory_bytes: int | None
+
+
+def percentile_range(values: list[float]) -> tuple[float, float]:
+    """10th and 90th percentiles of ``values`` (inclusive method; one value: itself twice):
+    the spread a speed figure is printed with."""
+    if len(values) == 1:
+        return values[0], values[0]
+    deciles = statistics.quantiles(values, n=10, method="inclusive")
+    return deciles[0], deciles[-1]
 
 
 def scalar_loss(output: Any) -> torch.Tensor:
@@ -85,7 +95,7 @@ class PeakMemory:
 
 
 def time_passes(model: nn.Module, args: tuple, *, runs: int, warmup: int, backward: bool) -> Timing:
-    """Median and 90th percentile of ``runs`` passes after ``warmup`` untimed ones."""
+    """Median, 10th and 90th percentiles of ``runs`` passes after ``warmup`` untimed ones."""
     device = next((t.device for t in args if isinstance(t, torch.Tensor)), torch.device("cpu"))
     sync: Callable[[], None] = (
         (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else lambda: None
@@ -108,5 +118,5 @@ def time_passes(model: nn.Module, args: tuple, *, runs: int, warmup: int, backwa
             start = time.perf_counter()
             one_pass()
             times.append(time.perf_counter() - start)
-    p90 = statistics.quantiles(times, n=10, method="inclusive")[-1] if len(times) > 1 else times[0]
-    return Timing(statistics.median(times), p90, memory.peak)
+    p10, p90 = percentile_range(times)
+    return Timing(statistics.median(times), p10, p90, memory.peak)
