@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-classify test lint format bench clean
+.PHONY: setup postgres demo demo-classify test lint format bench clean
 
 # Idempotent: reinstalls only when pyproject.toml or the lock file changed.
 setup: $(STAMP)
@@ -35,7 +35,15 @@ demo-classify: setup
 	$(BIN)/inkbench train configs/cls/resnet18.yaml model.small_input=false \
 		--name demo-classify --eval-split test
 
-test: setup
+# Debian's PostgreSQL, which the sweep test across machines starts on 127.0.0.1 (tests/sweeps/
+# test_sweep_postgres.py). Installed when missing and we are root, as in CI; elsewhere that
+# test is skipped and says how to get it.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+test: setup postgres
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/python -m pytest -n 2 -q

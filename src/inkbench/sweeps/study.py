@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import redirect_stderr, redirect_stdout
@@ -69,12 +70,7 @@ def open_storage(folder: Path, url: str | None) -> optuna.storages.BaseStorage:
         backend = optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_FILE))
         return optuna.storages.JournalStorage(backend)
     try:
-        # The heartbeat marks trials of killed workers as failed, so they are run again.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=RDB_HEARTBEAT_S, grace_period=3 * RDB_HEARTBEAT_S
-            )
+        return _rdb_storage(url)
     except ImportError:
         raise InkbenchError(
             f"--storage: no database driver for {url!r} installed "
@@ -83,6 +79,31 @@ def open_storage(folder: Path, url: str | None) -> optuna.storages.BaseStorage:
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InkbenchError(f"--storage: cannot open {url!r} ({reason})") from None
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's storage at ``url``, its tables created on first use.
+
+    Workers started together on a new database all create the tables; the losers of that
+    race get a unique-key violation (PostgreSQL) once the winner's tables exist, and the next
+    attempt finds them.
+    """
+    import sqlalchemy.exc
+
+    failed = 0
+    while True:
+        try:
+            # The heartbeat marks trials of killed workers as failed, so they are run again.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=RDB_HEARTBEAT_S, grace_period=3 * RDB_HEARTBEAT_S
+                )
+        except sqlalchemy.exc.IntegrityError:
+            failed += 1
+            if failed == attempts:
+                raise
+            time.sleep(0.2 * failed)
 
 
 def build_sampler(spec: SweepSpec, offset: int) -> optuna.samplers.BaseSampler:

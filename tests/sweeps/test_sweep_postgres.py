@@ -1,0 +1,105 @@
+"""Sweep workers on several machines sharing one study in a real PostgreSQL server.
+
+Each worker is an `inkbench sweep` process with its own runs folder, as on its own machine;
+only the database is shared. Trials train the tiny config for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+import inkbench
+from inkbench.runs.store import Run
+
+TRIALS = 3
+
+
+def sweep_command(sweep: Path, url: str, runs: Path, trials: int) -> list[str]:
+    """`inkbench sweep` of this checkout's package, storing the study at ``url``."""
+    code = "import sys; from inkbench.cli import main; sys.exit(main())"
+    return [
+        sys.executable, "-c", code, "sweep", str(sweep), "--storage", url,
+        "--runs-dir", str(runs), "--trials", str(trials), "--json",
+    ]  # fmt: skip
+
+
+def worker_env() -> dict[str, str]:
+    source = str(Path(inkbench.__file__).parents[1])  # this checkout's package, not another
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+
+
+def wait_for(condition: object, what: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_two_machines_share_a_study_and_an_interrupted_worker_loses_nothing(
+    postgres_url: str, tiny_config_file: Path, tmp_path: Path
+) -> None:
+    sweep = tiny_config_file.parent / "pg.yaml"
+    spec = {
+        "base": tiny_config_file.name,
+        "overrides": {"trainer.max_epochs": 1},
+        "space": {"optim.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}},
+        "sampler": {"name": "random", "seed": 3},
+    }
+    sweep.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    machines = {"a": tmp_path / "machine-a", "b": tmp_path / "machine-b"}
+    # Both start at once on the empty database: both create Optuna's tables.
+    a, b = (
+        subprocess.Popen(
+            sweep_command(sweep, postgres_url, machines[m], TRIALS),
+            env=worker_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for m in ("a", "b")
+    )
+    # Interrupt machine b in its first trial, once its run folder is being trained.
+    logs = machines["b"] / "sweep-pg" / "logs"
+    wait_for(lambda: any(logs.glob("trial-*.log")) or b.poll() is not None, "b's first trial")
+    b.send_signal(signal.SIGINT)
+    _, b_err = b.communicate(timeout=120)
+    assert b.returncode == 130, b_err
+    a_out, a_err = a.communicate(timeout=600)
+    assert a.returncode == 0, a_err
+
+    study = optuna.load_study(study_name="pg", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == TRIALS
+    assert TrialState.RUNNING not in states  # the interrupted trial was told, not abandoned
+    assert TrialState.FAIL in states  # ... as failed: it does not count, a new one ran
+    # Every completed trial is a completed run folder on the machine that trained it.
+    done = {t.number: t.user_attrs["run"] for t in study.trials if t.state == TrialState.COMPLETE}
+    for run_name in done.values():
+        folders = [m / "sweep-pg" / run_name for m in machines.values()]
+        (found,) = [f for f in folders if f.is_dir()]
+        assert Run(found).meta()["status"] == "completed"
+    assert json.loads(a_out)["counts"]["complete"] == TRIALS
+
+    # Machine b comes back: the study resumes from what the database holds.
+    again = subprocess.run(
+        sweep_command(sweep, postgres_url, machines["b"], TRIALS + 1),
+        capture_output=True, text=True, timeout=600, env=worker_env(),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["complete"] == TRIALS + 1
+    study = optuna.load_study(study_name="pg", storage=postgres_url)
+    completed = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
+    assert set(done) < completed and len(completed) == TRIALS + 1
