@@ -11,13 +11,14 @@ Posteriors are either simulated from test-split texts (a peaked CTC path per tex
 Gaussian logit noise: known truth, no training needed) or, with ``--run``, the outputs of a
 trained CTC run on its test split. The LM is trained on the training split's texts.
 
-    python benchmarks/ctc_beam_vs_library.py [--lines 300] [--beam 10] [--run RUN]
+    python benchmarks/ctc_beam_vs_library.py [--lines 300] [--beam 10] [--repeats 5] [--run RUN]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from inkbench.data.synth.text import TextSource
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.decoding.lm import char_token
 from inkbench.environment import header
+from inkbench.profiling.latency import percentile_range
 from inkbench.tasks.metrics import cer
 
 Decoder = Callable[[np.ndarray], list[int]]
@@ -108,10 +110,21 @@ def flashlight_decoder(charset: Charset, arpa: Path, beam: int, lm_weight: float
     return decode
 
 
-def measure(decode: Decoder, posteriors: list[np.ndarray]) -> tuple[list[list[int]], float]:
-    start = time.perf_counter()
-    outputs = [decode(p) for p in posteriors]
-    return outputs, 1000 * (time.perf_counter() - start) / len(posteriors)
+def measure(
+    decoders: dict[str, Decoder], posteriors: list[np.ndarray], repeats: int
+) -> dict[str, tuple[list[list[int]], list[float]]]:
+    """Each decoder's outputs and its ms/line in every round: one untimed round first, then
+    ``repeats`` rounds in which the decoders take turns, so that other work on the machine
+    hits them alike."""
+    outputs = {name: [decode(p) for p in posteriors] for name, decode in decoders.items()}
+    times: dict[str, list[float]] = {name: [] for name in decoders}
+    for _ in range(repeats):
+        for name, decode in decoders.items():
+            start = time.perf_counter()
+            for p in posteriors:
+                decode(p)
+            times[name].append(1000 * (time.perf_counter() - start) / len(posteriors))
+    return {name: (outputs[name], times[name]) for name in decoders}
 
 
 def main() -> None:
@@ -123,6 +136,7 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="LM weight (natural log)")
     parser.add_argument("--noise", type=float, default=1.6, help="logit noise (simulated)")
     parser.add_argument("--run", help="decode this CTC run's test outputs instead")
+    parser.add_argument("--repeats", type=int, default=5, help="alternated timed rounds")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
 
@@ -149,13 +163,11 @@ def main() -> None:
     def greedy(log_probs: np.ndarray) -> list[int]:
         return ctc_greedy_decode(torch.from_numpy(log_probs).unsqueeze(1))[0]
 
-    rows: list[tuple[str, list[list[int]], float]] = []
-    for label, decode in [
-        ("greedy", greedy),
-        (f"inkbench beam {args.beam}", ours(0.0)),
-        (f"inkbench beam {args.beam} + LM", ours(args.alpha)),
-    ]:
-        rows.append((label, *measure(decode, posteriors)))
+    decoders: dict[str, Decoder] = {
+        "greedy": greedy,
+        f"inkbench beam {args.beam}": ours(0.0),
+        f"inkbench beam {args.beam} + LM": ours(args.alpha),
+    }
     library = {}
     for label, alpha in [("", 0.0), (" + LM", args.alpha)]:
         decode = flashlight_decoder(charset, arpa, args.beam, alpha * math.log(10))
@@ -163,7 +175,8 @@ def main() -> None:
             break
         name = f"flashlight-text beam {args.beam}{label}"
         library[alpha] = name
-        rows.append((name, *measure(decode, posteriors)))
+        decoders[name] = decode
+    measured = measure(decoders, posteriors, args.repeats)
 
     print(header())
     source = f"run {args.run} (test split)" if args.run else f"simulated, noise {args.noise}"
@@ -172,18 +185,22 @@ def main() -> None:
           f"alpha {args.alpha}, beta 0")  # fmt: skip
     if not library:
         print("flashlight-text is not installed (pip install -e '.[dev]'): no library column")
+    print(f"ms/line: median of {args.repeats} alternated rounds (10th-90th percentile)")
     print()
     print("| decoder | ms/line | CER | same output as inkbench |")
     print("|---|---:|---:|---:|")
-    ours_by_alpha = {0.0: rows[1][1], args.alpha: rows[2][1]}
-    for name, outputs, ms in rows:
+    names = list(decoders)
+    ours_by_alpha = {0.0: measured[names[1]][0], args.alpha: measured[names[2]][0]}
+    for name, (outputs, times) in measured.items():
         texts = charset.decode_batch(outputs)
+        low, high = percentile_range(times)
+        ms = f"{statistics.median(times):.2f} ({low:.2f}-{high:.2f})"
         same = "-"
         for alpha, lib_name in library.items():
             if name == lib_name:
                 agree = sum(a == b for a, b in zip(outputs, ours_by_alpha[alpha], strict=True))
                 same = f"{100 * agree / len(outputs):.1f} %"
-        print(f"| {name} | {ms:.2f} | {cer(texts, truths):.4f} | {same} |")
+        print(f"| {name} | {ms} | {cer(texts, truths):.4f} | {same} |")
 
 
 if __name__ == "__main__":
