@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from inkbench.console import line_console
@@ -27,15 +27,46 @@ from inkbench.errors import InkbenchError
 _SPLIT_SALT = b"image files"
 
 
-def read_image(path: Path, mode: str | None = None) -> Image.Image:
+#: Largest image read by default, in pixels: a page scanned at 600 dpi is about 35 megapixels;
+#: a bigger file is far more likely a mistake (or an attack) than a page, and decoding it can
+#: take gigabytes.
+MAX_PIXELS = 50_000_000
+_OVER_LIMIT = "over the limit of {:,} pixels (raise the pixel limit to read it)"
+
+
+def read_image(
+    path: Path, mode: str | None = None, max_pixels: int | None = MAX_PIXELS, upright: bool = False
+) -> Image.Image:
     """The decoded image at ``path`` (converted to ``mode`` if given); an unreadable or missing
-    file is an error naming it."""
+    file is an error naming it.
+
+    Args:
+        path: the image file.
+        mode: PIL mode to convert to (``L``: 8-bit grayscale).
+        max_pixels: refuse a larger image, checked on the size in the file's header before
+            anything is decoded (None: no limit of ours; PIL still refuses decompression bombs).
+        upright: turn the image as its EXIF orientation says (photos from phones).
+    """
     try:
         with Image.open(path) as image:
+            width, height = image.size  # from the header: nothing is decoded yet
+            if max_pixels is not None and width * height > max_pixels:
+                raise InkbenchError(
+                    f"{path}: {width} x {height} image ({width * height:,} pixels) is "
+                    f"{_OVER_LIMIT.format(max_pixels)}"
+                )
             image.load()
-            return image.convert(mode) if mode and image.mode != mode else image.copy()
+            turned = ImageOps.exif_transpose(image) if upright else image
+            if mode and turned.mode != mode:
+                return turned.convert(mode)
+            return turned.copy() if turned is image else turned
     except FileNotFoundError:
         raise InkbenchError(f"{path}: image not found") from None
+    except Image.DecompressionBombError:
+        # PIL refuses images over twice MAX_IMAGE_PIXELS itself, on opening, before our check.
+        pil_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        limit = pil_limit if max_pixels is None else min(max_pixels, pil_limit)
+        raise InkbenchError(f"{path}: image is {_OVER_LIMIT.format(limit)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # PIL raises all four for damaged files (SyntaxError: broken PNG chunks).
         raise InkbenchError(f"{path}: not a readable image ({exc})") from None
