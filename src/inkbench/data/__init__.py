@@ -1,8 +1,10 @@
 """Datasets and the pipelines that batch them; importing this package registers every dataset
 builder (line datasets: synthetic handwriting in ``synth/``, real formats in ``formats/``; image
-classification datasets in ``images/``; page datasets of the detection family in ``pages/``)."""
+classification datasets in ``images/``; page datasets of the detection family: synthetic pages
+in ``pages/``, COCO folders and IAM forms in ``formats/``)."""
 
 from inkbench.data import datasets as _datasets  # noqa: F401
+from inkbench.data.formats import coco as _coco  # noqa: F401
 from inkbench.data.formats import digits as _digits  # noqa: F401
 from inkbench.data.formats import emnist as _emnist  # noqa: F401
 from inkbench.data.formats import emnist_lines as _emnist_lines  # noqa: F401
