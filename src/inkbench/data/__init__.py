@@ -10,6 +10,7 @@ from inkbench.data.formats import emnist as _emnist  # noqa: F401
 from inkbench.data.formats import emnist_lines as _emnist_lines  # noqa: F401
 from inkbench.data.formats import folder as _folder  # noqa: F401
 from inkbench.data.formats import iam as _iam  # noqa: F401
+from inkbench.data.formats import iam_forms as _iam_forms  # noqa: F401
 from inkbench.data.images import digits as _digit_images  # noqa: F401
 from inkbench.data.images import fashion_mnist as _fashion_mnist  # noqa: F401
 from inkbench.data.images import image_folder as _image_folder  # noqa: F401
