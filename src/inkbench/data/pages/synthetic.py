@@ -76,7 +76,7 @@ def synthetic_pages(
     eval_size: int | None = None,
     width: int = 512,
     height: int = 704,
-    line_heights: tuple[int, int] = (16, 28),
+    line_heights: tuple[int, int] = (20, 32),
     ruled: float = 0.3,
     shading: float = 0.3,
     distortion: float = 1.0,

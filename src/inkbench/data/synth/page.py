@@ -38,6 +38,8 @@ _CHARS_PER_HEIGHT = 2.0
 _PARAGRAPH_END = 0.15
 # Lines in a row that may come out empty (a word too wide, no ink) before a page gives up.
 _MAX_FAILURES = 20
+# Text height in pixels below which a page's scan does not go (``_page_paper``).
+_MIN_SCANNED_HEIGHT = 14
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class PageLayout:
 
     width: int = 512
     height: int = 704
-    line_heights: tuple[int, int] = (16, 28)
+    line_heights: tuple[int, int] = (20, 32)
     ruled: float = 0.3
     shading: float = 0.3
     distortion: float = 1.0
@@ -181,7 +183,7 @@ def draw_page(
     paper = (
         ink if not ruled else np.maximum(ink, _rules(height, width, top, pitch, text_height, rng))
     )
-    image = on_paper(paper, 0, rng, text_height, distortion, _no_line_rule(style))
+    image = on_paper(paper, 0, rng, text_height, distortion, _page_paper(style, text_height))
     if rng.random() < layout.shading:
         image = _shade(image, rng)
     page = Page(
@@ -257,11 +259,17 @@ def _rules(
     return rules
 
 
-def _no_line_rule(style: Style) -> Style:
-    """``style`` without the line generator's single ruling line (pages rule the whole sheet)."""
-    return dataclasses.replace(
-        style, paper=dataclasses.replace(style.paper, rule=(0.0, (0.0, 0.0)))
+def _page_paper(style: Style, text_height: int) -> Style:
+    """``style``'s paper for a whole page: without the line generator's single ruling line
+    (pages rule the whole sheet), and scanned at no lower a resolution than keeps the text
+    ``_MIN_SCANNED_HEIGHT`` pixels tall (the paper kits' scan resolutions are made for line
+    heights of 32 pixels and more; a page's smaller text would become unreadable)."""
+    low, high = style.paper.resolution
+    floor = min(1.0, _MIN_SCANNED_HEIGHT / text_height)
+    paper = dataclasses.replace(
+        style.paper, rule=(0.0, (0.0, 0.0)), resolution=(max(low, floor), max(high, floor))
     )
+    return dataclasses.replace(style, paper=paper)
 
 
 def _shade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -32,6 +32,8 @@ ANGLES = (-8.0, -4.0, 0.0, 4.0, 8.0)
 # Capitals are drawn at this fraction of the line height, so that glyphs are cached close to
 # their final size (ascenders to descenders span about 1.6 cap heights).
 CAP_FRACTION = 0.55
+# Rows and columns of the smooth noise tile that paper, ink and pen variation are cut from.
+_TILE = (256, 4096)
 
 
 def render_line(
@@ -338,18 +340,20 @@ def _scan(image: np.ndarray, rng: np.random.Generator, paper: Paper) -> np.ndarr
 def _smooth_noise(
     rng: np.random.Generator, shape: tuple[int, ...], cell: int, amplitude: float
 ) -> np.ndarray:
-    """A random window of smooth noise with about ``cell`` pixels' grain (paper, uneven ink)."""
-    tile = _noise_tile(cell)
-    reps = (-(-shape[0] // tile.shape[0]), -(-shape[1] // tile.shape[1]))
-    if reps != (1, 1):  # lines taller or longer than the tile: repeat it
-        tile = np.tile(tile, reps)
+    """A random window of smooth noise with about ``cell`` pixels' grain (paper, uneven ink).
+
+    An image larger than the usual tile (a page) gets a tile of its own size, in whole tiles:
+    a repeated tile would show its seams across the page.
+    """
+    rows, cols = _TILE
+    tile = _noise_tile(cell, (rows * -(-shape[0] // rows), cols * -(-shape[1] // cols)))
     y = rng.integers(tile.shape[0] - shape[0] + 1)
     x = rng.integers(tile.shape[1] - shape[1] + 1)
     return tile[y : y + shape[0], x : x + shape[1]] * np.float32(amplitude)
 
 
 @functools.cache
-def _noise_tile(cell: int, size: tuple[int, int] = (256, 4096)) -> np.ndarray:
+def _noise_tile(cell: int, size: tuple[int, int] = _TILE) -> np.ndarray:
     """Unit-variance smooth noise, made once per process from a fixed seed (cheap to crop)."""
     coarse = np.random.default_rng(cell).standard_normal(
         (size[0] // cell + 2, size[1] // cell + 2), dtype=np.float32
