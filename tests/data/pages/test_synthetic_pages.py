@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+from torch.utils.data import DataLoader
 
 import inkbench.data  # noqa: F401  (registers the datasets)
 from inkbench.data.datasets import DATASETS
@@ -142,3 +143,14 @@ def test_options_are_type_checked_by_the_registry() -> None:
         "synthetic_pages", {"line_heights": [10, 14]}, "data", ("split", "seed")
     )
     assert parsed == {"line_heights": (10, 14)}
+
+
+def _identity(item: object) -> object:
+    return item
+
+
+def test_dataloader_workers_render_the_same_pages() -> None:
+    pages = build("test", size=4)
+    loader = DataLoader(pages, batch_size=None, num_workers=2, collate_fn=_identity)
+    for i, page in enumerate(loader):
+        assert page.image.tobytes() == pages[i].image.tobytes() and page.texts == pages[i].texts

@@ -219,11 +219,11 @@ def _render_line(
     alpha = np.where(drawn.alpha >= INK_MIN, drawn.alpha, np.float32(0))
     owner = _owners(drawn.words, alpha > 0)
     line = _Line(drawn.baseline, [], [], [])
-    for index, word in enumerate(taken, start=1):
-        rows, cols = np.nonzero(owner == index)
-        if rows.size == 0:
+    found = ndimage.find_objects(owner, len(taken))  # each word's bounding slices, or None
+    for index, (word, where) in enumerate(zip(taken, found, strict=True), start=1):
+        if where is None:
             continue  # nothing visible: not part of the page's text
-        x0, y0, x1, y1 = int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+        x0, y0, x1, y1 = where[1].start, where[0].start, where[1].stop, where[0].stop
         if x1 > room:
             words.give_back(taken[index if not line.words else index - 1 :])
             break
