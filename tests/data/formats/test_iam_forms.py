@@ -81,6 +81,16 @@ def test_line_and_word_boxes_come_from_the_components_and_the_page_is_cropped(
     assert pages.source(0) in {f"{i:03d}" for i in range(5)}
 
 
+def test_a_resized_scan_gets_its_boxes_scaled(tmp_path: Path) -> None:
+    root = write_forms(tmp_path)
+    full = build(root, "train", crop=False)
+    scan = full.image(0)
+    Image.open(scan).resize((60, 110)).save(scan)  # half the XML's 120 x 220
+    half = build(root, "train", crop=False)[0]
+    assert half.image.shape == (110, 60)
+    assert np.array_equal(half.boxes * 2, full[1].boxes)  # every form has the same boxes
+
+
 def test_forms_split_by_the_iam_lines_hash_or_by_its_split_lists(tmp_path: Path) -> None:
     root = write_forms(tmp_path)
     by_hash = {s: build(root, s) for s in ("train", "val", "test")}

@@ -17,8 +17,10 @@ its words'. Texts are the ``text`` attributes; the XML double-escapes some chara
 (``&amp;quot;`` in the file is ``&quot;`` after parsing), so HTML entities are decoded once
 more, as every IAM reader does. Splits are the ``iam_lines`` ones: its split lists (line or
 form ids) or, without lists, the same hash of the form id, so a form's lines and its page
-fall in the same split. A form goes to the split its listed lines are in (lines no list
-names are still boxed: they are on the page); a form without handwritten lines is left out.
+fall in the same split. A form goes to the split its listed lines are in (lines no list names
+are still boxed: they are on the page); a form without handwritten lines is left out. A scan
+whose size differs from the XML's ``width`` and ``height`` (a copy resized to save space) gets
+its boxes scaled to it.
 """
 
 from __future__ import annotations
@@ -54,11 +56,13 @@ class FormLine:
 
 @dataclass(frozen=True)
 class IamForm:
-    """One form's XML: its id, writer and handwritten lines, in the file's (reading) order."""
+    """One form's XML: its id, writer, handwritten lines in the file's (reading) order, and the
+    scan's ``(width, height)`` the boxes are measured on (None if the XML does not say)."""
 
     form_id: str
     writer: str
     lines: tuple[FormLine, ...]
+    size: tuple[int, int] | None = None
 
 
 def read_form_xml(path: Path) -> IamForm:
@@ -86,7 +90,9 @@ def read_form_xml(path: Path) -> IamForm:
     form_id = _attribute(root, "id", path)
     if form_id != path.stem:
         raise InkbenchError(f"{path}: the form's id is {form_id!r}, not the file's name")
-    return IamForm(form_id, root.get("writer-id", form_id), tuple(lines))
+    width, height = root.get("width"), root.get("height")
+    size = (int(width), int(height)) if width and height and (width + height).isdigit() else None
+    return IamForm(form_id, root.get("writer-id", form_id), tuple(lines), size)
 
 
 def _attribute(element: ElementTree.Element, name: str, path: Path) -> str:
@@ -142,16 +148,21 @@ class IamForms:
     def __getitem__(self, index: int) -> Page:
         form = self.forms[index]
         image = read_page(self.image(index), self.max_pixels)
-        top = 0
-        if self.crop and form.lines:
-            top = max(min(line.box[1] for line in form.lines) - self.margin, 0)
-            bottom = max(line.box[3] for line in form.lines) + self.margin
-            image = image[top:bottom]
         boxes = [line.box for line in form.lines] + [
             box for line in form.lines for _, box in line.words
         ]
+        xyxy = np.array(boxes, np.float32).reshape(-1, 4)
+        if form.size is not None and image.shape != form.size[::-1]:
+            # A scan resized after the XML was made (copies are often halved): boxes follow.
+            scale_x, scale_y = image.shape[1] / form.size[0], image.shape[0] / form.size[1]
+            xyxy *= np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
+        top = 0
+        if self.crop and form.lines:
+            line_boxes = xyxy[: len(form.lines)]
+            top = max(int(line_boxes[:, 1].min()) - self.margin, 0)
+            image = image[top : int(np.ceil(line_boxes[:, 3].max())) + self.margin]
         height, width = image.shape
-        xyxy = np.array(boxes, np.float32).reshape(-1, 4) - np.array([0, top, 0, top], np.float32)
+        xyxy -= np.array([0, top, 0, top], np.float32)
         np.clip(xyxy, 0, [width, height, width, height], out=xyxy)
         words = [text for line in form.lines for text, _ in line.words]
         labels = [CLASSES.index("line")] * len(form.lines) + [CLASSES.index("word")] * len(words)
