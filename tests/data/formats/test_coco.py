@@ -10,7 +10,7 @@ from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.coco import write_coco
 from inkbench.errors import InkbenchError
 
-SMALL = {"width": 192, "height": 224, "line_heights": (12, 16), "size": 3}
+SMALL = {"page_width": 192, "page_height": 224, "line_heights": (12, 16), "size": 3}
 
 
 def synthetic(split: str):

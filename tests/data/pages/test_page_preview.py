@@ -29,7 +29,7 @@ def test_a_preview_sheet_holds_every_page_and_a_dataset_preview_draws_real_pages
     out = write_page_preview([PAGE] * 5, tmp_path / "sheet.png", ["p"] * 5, columns=2)
     with Image.open(out) as sheet:
         assert sheet.size[0] > 2 * 60 and sheet.size[1] > 3 * 40
-    options = {"size": 2, "width": 160, "height": 200, "line_heights": (12, 14)}
+    options = {"size": 2, "page_width": 160, "page_height": 200, "line_heights": (12, 14)}
     out = dataset_preview("synthetic_pages", options, tmp_path / "pages.png", "val", n=2)
     image = np.asarray(Image.open(out).convert("RGB"))
     assert (image == COLOURS[0]).all(axis=-1).sum() > 100

@@ -10,7 +10,7 @@ from inkbench.data.pages.page import CLASSES, Page
 from inkbench.data.synth.fonts import FONT_SPLITS
 from inkbench.errors import InkbenchError
 
-SMALL = {"width": 256, "height": 320, "line_heights": (12, 18)}
+SMALL = {"page_width": 256, "page_height": 320, "line_heights": (12, 18)}
 
 
 def build(split: str = "train", seed: int = 0, **options: object):
@@ -121,7 +121,8 @@ def test_split_sizes_default_per_split_and_eval_size_sets_the_others() -> None:
     [
         ({"size": -1}, "data.size"),
         ({"eval_size": -2}, "data.eval_size"),
-        ({"width": 32}, "data.width"),
+        ({"page_width": 32}, "data.page_width"),
+        ({"page_height": 63}, "data.page_height"),
         ({"line_heights": (20, 10)}, "data.line_heights"),
         ({"line_heights": (4, 10)}, "data.line_heights"),
         ({"line_heights": (30, 200)}, "data.line_heights"),
@@ -137,8 +138,8 @@ def test_bad_options_fail_with_one_line_naming_the_key(options: dict, key: str) 
 
 
 def test_options_are_type_checked_by_the_registry() -> None:
-    with pytest.raises(InkbenchError, match=r"^data\.width: .*'wide'"):
-        DATASETS.validate("synthetic_pages", {"width": "wide"}, "data", ("split", "seed"))
+    with pytest.raises(InkbenchError, match=r"^data\.page_width: .*'wide'"):
+        DATASETS.validate("synthetic_pages", {"page_width": "wide"}, "data", ("split", "seed"))
     parsed = DATASETS.validate(
         "synthetic_pages", {"line_heights": [10, 14]}, "data", ("split", "seed")
     )

@@ -74,8 +74,8 @@ def synthetic_pages(
     *,
     size: int | None = None,
     eval_size: int | None = None,
-    width: int = 512,
-    height: int = 704,
+    page_width: int = 512,
+    page_height: int = 704,
     line_heights: tuple[int, int] = (20, 32),
     ruled: float = 0.3,
     shading: float = 0.3,
@@ -87,8 +87,9 @@ def synthetic_pages(
     Args:
         size: pages in each split (default: 2000 train, 200 in val, test and test_shift).
         eval_size: pages in val, test and test_shift when they should differ from ``size``.
-        width: page width in pixels.
-        height: page height in pixels.
+        page_width: page width in pixels (not ``width``/``height``: ``data.height`` is the
+            line height of OCR configs, which the framework passes to line datasets).
+        page_height: page height in pixels.
         line_heights: smallest and largest text height in pixels (one is drawn per page).
         ruled: share of pages on ruled paper (0 to 1).
         shading: share of pages under a shadow (0 to 1).
@@ -101,18 +102,20 @@ def synthetic_pages(
     if count < 0:
         key = "eval_size" if split != "train" and eval_size is not None else "size"
         raise InkbenchError(f"data.{key}: must be >= 0, got {count}")
-    if width < 64 or height < 64:
-        raise InkbenchError(f"data.width, data.height: must be >= 64, got {width} x {height}")
+    for key, pixels in (("page_width", page_width), ("page_height", page_height)):
+        if pixels < 64:
+            raise InkbenchError(f"data.{key}: must be >= 64, got {pixels}")
     low, high = line_heights
-    if not 8 <= low <= high <= min(width, height) // 4:
+    tallest = min(page_width, page_height) // 4
+    if not 8 <= low <= high <= tallest:
         raise InkbenchError(
-            f"data.line_heights: expected [low, high] with 8 <= low <= high <= "
-            f"{min(width, height) // 4} (a quarter of the page's shorter side), got {[low, high]}"
+            f"data.line_heights: expected [low, high] with 8 <= low <= high <= {tallest} "
+            f"(a quarter of the page's shorter side), got {[low, high]}"
         )
     for key, share in (("ruled", ruled), ("shading", shading)):
         if not 0 <= share <= 1:
             raise InkbenchError(f"data.{key}: must be a share between 0 and 1, got {share}")
     if distortion < 0:
         raise InkbenchError(f"data.distortion: must be >= 0, got {distortion}")
-    layout = PageLayout(width, height, (low, high), ruled, shading, distortion)
+    layout = PageLayout(page_width, page_height, (low, high), ruled, shading, distortion)
     return SyntheticPages(split, seed, count, layout)
