@@ -2,9 +2,10 @@
 
 Renders pages of one split in this process, one after the other, and reports pages/s twice:
 the first ``--warmup`` pages (the glyph cache fills: what a fresh DataLoader worker sees) and
-the next ``--pages`` (steady state). Lines and words per page are reported too, since time
-grows with them. A training epoch of N pages costs about N / (steady pages/s) core-seconds
-of rendering, spread over ``data.num_workers``.
+the next ``--pages`` (steady state), per second of wall time and per second of this process's
+CPU time (on shared cores, what one free core would give). Lines and words per page are
+reported too, since time grows with them. A training epoch of N pages costs about
+N / (pages per CPU-s) core-seconds of rendering, spread over ``data.num_workers``.
 
     python benchmarks/page_throughput.py [--pages N] [--warmup N] [--split S] [KEY=VALUE ...]
 """
@@ -22,16 +23,18 @@ from inkbench.data.pages.page import CLASSES
 from inkbench.environment import header
 
 
-def rate(pages: object, indices: range) -> tuple[float, float, float]:
-    """Pages/s over ``indices``, with the mean lines and words per page."""
+def rate(pages: object, indices: range) -> tuple[float, float, float, float]:
+    """Pages per second of wall time and of this process's CPU time over ``indices`` (on
+    shared cores the second is what one free core would do), and mean lines and words."""
     lines = words = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for index in indices:
         page = pages[index]  # type: ignore[index]
         lines += int((page.labels == CLASSES.index("line")).sum())
         words += int((page.labels == CLASSES.index("word")).sum())
-    seconds = time.perf_counter() - start
-    return len(indices) / seconds, lines / len(indices), words / len(indices)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    n = len(indices)
+    return n / seconds, n / cpu, lines / n, words / n
 
 
 def main() -> None:
@@ -55,13 +58,13 @@ def main() -> None:
     print(header())
     print(f"split: {args.split}, options: {options or 'defaults'} (shared cores)")
     print()
-    print("| pages | pages/s | lines/page | words/page |")
-    print("|---|---:|---:|---:|")
-    for name, (per_s, lines, words) in (
+    print("| pages | pages/s | pages per CPU-s | lines/page | words/page |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (per_s, per_cpu_s, lines, words) in (
         (f"first {args.warmup} (glyph cache filling)", cold),
         (f"next {args.pages} (steady)", warm),
     ):
-        print(f"| {name} | {per_s:.1f} | {lines:.1f} | {words:.0f} |")
+        print(f"| {name} | {per_s:.1f} | {per_cpu_s:.1f} | {lines:.1f} | {words:.0f} |")
 
 
 if __name__ == "__main__":
