@@ -32,8 +32,9 @@ from inkbench.data.synth.style import Style, uniform
 
 #: Ink opacity below this is removed from the page: too faint to see, and it would blur boxes.
 INK_MIN = 0.08
-# Characters per pixel of width, for the first line of a page (then measured on the lines).
-_CHARS_PER_HEIGHT = 2.0
+# Characters per text height of width: the first line's guess, then the range the measured
+# rate is held in (a line of one narrow word would otherwise ask for a very long next line).
+_CHARS_PER_HEIGHT = (2.0, 0.5, 4.0)
 # Odds that a line ends its paragraph (the next one is indented, after a wider gap).
 _PARAGRAPH_END = 0.15
 # Lines in a row that may come out empty (a word too wide, no ink) before a page gives up.
@@ -127,7 +128,8 @@ def draw_page(
     line_texts: list[str] = []
     word_boxes: list[tuple[int, int, int, int]] = []
     word_texts: list[str] = []
-    chars_per_px = _CHARS_PER_HEIGHT / text_height
+    guess, fewest, most = (rate / text_height for rate in _CHARS_PER_HEIGHT)
+    chars_per_px = guess
     free_row, indent, failures = top, 0, 0
     while True:
         # A line that ends its paragraph is shorter; the next is indented, further down.
@@ -144,7 +146,7 @@ def draw_page(
                 break  # the page is too narrow for this text height: it ends here
             continue
         failures = 0
-        chars_per_px = len(" ".join(line.words)) / line.boxes[-1][2]
+        chars_per_px = min(max(len(" ".join(line.words)) / line.boxes[-1][2], fewest), most)
         x0 = left + indent
         # Skew: each word moves up or down with its distance from the page's centre line.
         rises = [round(skew * ((b[0] + b[2]) / 2 + x0 - width / 2)) for b in line.boxes]
@@ -183,6 +185,7 @@ def draw_page(
     paper = (
         ink if not ruled else np.maximum(ink, _rules(height, width, top, pitch, text_height, rng))
     )
+    # Baseline 0: the page's paper has no line ruling of its own (``_page_paper``).
     image = on_paper(paper, 0, rng, text_height, distortion, _page_paper(style, text_height))
     if rng.random() < layout.shading:
         image = _shade(image, rng)
