@@ -39,6 +39,8 @@ _CHARS_PER_HEIGHT = (2.0, 0.5, 4.0)
 _PARAGRAPH_END = 0.15
 # Lines in a row that may come out empty (a word too wide, no ink) before a page gives up.
 _MAX_FAILURES = 20
+# Most words drawn as one line (render_ink's word map holds 255).
+_MAX_WORDS = 200
 # Text height in pixels below which a page's scan does not go (``_page_paper``).
 _MIN_SCANNED_HEIGHT = 14
 
@@ -83,9 +85,10 @@ class WordStream:
         self._words: deque[str] = deque()
 
     def take(self, chars: int) -> list[str]:
-        """At least one word, and more while the joined words stay under ``chars``."""
+        """At least one word, and more while the joined words stay under ``chars`` (and
+        ``_MAX_WORDS``: a line's word map holds 255)."""
         words = [self._next()]
-        while len(" ".join(words)) < chars:
+        while len(" ".join(words)) < chars and len(words) < _MAX_WORDS:
             words.append(self._next())
         return words
 

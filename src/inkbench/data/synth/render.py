@@ -113,7 +113,8 @@ def _compose(
     for i, char in enumerate(text):
         if char == " ":
             x += word_gap + nudges[i]
-            word += i > 0 and text[i - 1] != " "
+            if i > 0 and text[i - 1] != " ":  # the first space after a word ends it
+                word += 1
             continue
         glyph = font.glyph(char, SCALES[scale_steps[i]], ANGLES[angle_steps[i]], weight)
         placed.append((glyph.ink, round(x) + glyph.left, int(rises[i]) + glyph.top, word))
@@ -126,6 +127,8 @@ def _compose(
     right = max(x + ink.shape[1] for ink, x, _, _ in placed)
     bottom = max(max(y + ink.shape[0] for ink, _, y, _ in placed), 0)
     canvas = np.zeros((bottom - top, right - left), np.uint8)
+    if words and word > 255:
+        raise ValueError(f"at most 255 words fit the word map of a line, got {word}")
     labels = np.zeros(canvas.shape, np.uint8) if words else None
     for ink, x, y, word in placed:
         rows, cols = (
