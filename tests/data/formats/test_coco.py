@@ -145,3 +145,23 @@ def test_a_split_layout_needs_every_split_file_and_sizes_must_match(tmp_path: Pa
     (tmp_path / "test.json").write_text("{not json")
     with pytest.raises(InkbenchError, match=r"test\.json:1: not JSON"):
         DATASETS.build("coco", split="test", seed=0, path=str(tmp_path))
+
+
+def test_unreadable_pages_are_found_before_training_and_can_be_skipped(tmp_path: Path) -> None:
+    images = [page_file(tmp_path, f"p{i}.png") for i in range(40)]
+    write_json(tmp_path / "annotations.json", images, [], [])
+    train = DATASETS.build("coco", split="train", seed=0, path=str(tmp_path))
+    broken = train.paths[1]
+    broken.write_bytes(broken.read_bytes()[:40])  # truncated
+    with pytest.raises(InkbenchError) as error:
+        train.verified(0, "coco train split")
+    assert str(error.value).startswith(f"{tmp_path / 'annotations.json'}: image ")
+    assert str(broken) in str(error.value) and "\n" not in str(error.value)
+    skipping = DATASETS.build("coco", split="train", seed=0, path=str(tmp_path), skip_corrupt=True)
+    kept = skipping.verified(0, "coco train split")
+    assert len(kept) == len(train) - 1 and str(broken) not in {
+        kept.source(i) for i in range(len(kept))
+    }
+    small = DATASETS.build("coco", split="train", seed=0, path=str(tmp_path), max_pixels=1000)
+    with pytest.raises(InkbenchError, match="over the limit of 1,000 pixels"):
+        small.verified(0, "coco train split")

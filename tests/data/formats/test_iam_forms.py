@@ -84,7 +84,7 @@ def test_line_and_word_boxes_come_from_the_components_and_the_page_is_cropped(
 def test_a_resized_scan_gets_its_boxes_scaled(tmp_path: Path) -> None:
     root = write_forms(tmp_path)
     full = build(root, "train", crop=False)
-    scan = full.image(0)
+    scan = full.paths[0]
     Image.open(scan).resize((60, 110)).save(scan)  # half the XML's 120 x 220
     half = build(root, "train", crop=False)[0]
     assert half.image.shape == (110, 60)
@@ -131,3 +131,15 @@ def test_a_form_split_between_lists_and_malformed_xml_fail_with_one_line(
             build(root, split)
     with pytest.raises(InkbenchError, match=r"split 'test_shift'"):
         build(root, "test_shift")
+
+
+def test_unreadable_scans_are_found_before_training(tmp_path: Path) -> None:
+    root = write_forms(tmp_path, FORMS[:12])
+    pages = build(root, "train")
+    pages.paths[0].write_text("not a scan")
+    with pytest.raises(InkbenchError) as error:
+        pages.verified(0, "iam_forms train split")
+    message = str(error.value)
+    assert message.startswith(f"form {pages.forms[0].form_id}: {pages.paths[0]}: not a readable")
+    kept = build(root, "train", skip_corrupt=True).verified(0, "iam_forms train split")
+    assert len(kept) == len(pages) - 1

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from PIL import Image
 
 from inkbench.data.checks import listed_file, require_split
 from inkbench.data.datasets import DATASETS
-from inkbench.data.images.files import MAX_PIXELS
+from inkbench.data.images.files import MAX_PIXELS, CheckedFiles
 from inkbench.data.pages.image import read_page
 from inkbench.data.pages.page import CLASSES, Page, PageDataset
 from inkbench.data.synth.text import split_of
@@ -69,50 +70,66 @@ class _Coco(pydantic.BaseModel):
     categories: list[_Category]
 
 
-class CocoPages:
-    """Pages listed in a COCO file; images are decoded on access (``read_page``).
+@dataclass(frozen=True)
+class _Listed:
+    """One page of a COCO file: its ``images`` entry and its boxes (lines first, each class in
+    the file's order), labels and texts."""
+
+    image: _Image
+    boxes: np.ndarray
+    labels: np.ndarray
+    texts: tuple[str, ...]
+
+
+class CocoPages(CheckedFiles):
+    """Pages listed in a COCO file; images are decoded on access (``read_page``), and every one
+    once before a run by ``verified`` (``CheckedFiles``), as line and image files are.
 
     Args:
         root: the folder ``file_name`` is relative to.
-        images: the split's pages.
-        boxes: per page, (N, 4) xyxy boxes, lines first, in the file's order.
-        labels: per page, (N,) indices into ``CLASSES``.
-        texts: per page, the text of each box.
+        pages: the split's pages.
         max_pixels: larger page images are refused before decoding.
         where: the JSON file, named in errors.
+        skip_corrupt: ``verified`` drops pages whose image does not read (noting them).
     """
 
     def __init__(
         self,
         root: Path,
-        images: list[_Image],
-        boxes: list[np.ndarray],
-        labels: list[np.ndarray],
-        texts: list[tuple[str, ...]],
+        pages: list[_Listed],
         max_pixels: int | None,
         where: Path,
+        skip_corrupt: bool = False,
     ) -> None:
-        self.root, self.images, self.where = root, images, where
-        self.boxes, self.labels, self.texts = boxes, labels, texts
-        self.max_pixels = max_pixels
+        self.root, self.pages, self.where = root, pages, where
+        self.max_pixels, self.skip_corrupt = max_pixels, skip_corrupt
+        self.paths = [root / page.image.file_name for page in pages]
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.pages)
 
     def __getitem__(self, index: int) -> Page:
-        entry = self.images[index]
-        image = read_page(self.root / entry.file_name, self.max_pixels)
+        listed = self.pages[index]
+        image = read_page(self.paths[index], self.max_pixels)
+        entry = listed.image
         if image.shape != (entry.height, entry.width):
             raise InkbenchError(
                 f"{self.where}: image {entry.id} ({entry.file_name}) is "
                 f"{image.shape[1]} x {image.shape[0]} but the file says "
                 f"{entry.width} x {entry.height}"
             )
-        return Page(image, self.boxes[index], self.labels[index], self.texts[index])
+        return Page(image, listed.boxes, listed.labels, listed.texts)
 
     def source(self, index: int) -> str:
         """The page's image file."""
-        return str(self.root / self.images[index].file_name)
+        return str(self.paths[index])
+
+    def listed_at(self, index: int) -> str:
+        return f"{self.where}: image {self.pages[index].image.id}: "
+
+    def keep(self, indices: list[int]) -> CocoPages:
+        pages = [self.pages[i] for i in indices]
+        return CocoPages(self.root, pages, self.max_pixels, self.where, self.skip_corrupt)
 
 
 def read_coco(
@@ -122,6 +139,7 @@ def read_coco(
     keep: str | None = None,
     max_pixels: int | None = MAX_PIXELS,
     allow_outside: bool = False,
+    skip_corrupt: bool = False,
 ) -> CocoPages:
     """The pages of the COCO file ``path`` (images relative to ``root``), only those whose file
     name hashes to split ``keep`` if given.
@@ -159,13 +177,13 @@ def read_coco(
     ]
     for image in chosen:
         listed_file(root, image.file_name, f"{path}: image {image.id}", allow_outside)
-    boxes, labels, texts = [], [], []
+    pages = []
     for image in chosen:
         notes = sorted(per_page[image.id], key=lambda note: note[0])  # stable: lines first
-        boxes.append(np.array([box for _, box, _ in notes], np.float32).reshape(-1, 4))
-        labels.append(np.array([label for label, _, _ in notes], np.int64))
-        texts.append(tuple(text for _, _, text in notes))
-    return CocoPages(root, chosen, boxes, labels, texts, max_pixels, path)
+        boxes = np.array([box for _, box, _ in notes], np.float32).reshape(-1, 4)
+        labels = np.array([label for label, _, _ in notes], np.int64)
+        pages.append(_Listed(image, boxes, labels, tuple(text for _, _, text in notes)))
+    return CocoPages(root, pages, max_pixels, path, skip_corrupt)
 
 
 def _labels_of_categories(
@@ -221,6 +239,7 @@ def coco(
     categories: dict[str, str] | None = None,
     max_pixels: int = MAX_PIXELS,
     allow_outside_paths: bool = False,
+    skip_corrupt: bool = False,
 ) -> CocoPages:
     """Pages with line and word boxes in COCO format (``train.json``/``val.json``/``test.json``,
     or one ``annotations.json`` split by a hash of file names).
@@ -231,6 +250,8 @@ def coco(
             categories are named otherwise (e.g. ``{textline: line, figure: skip}``).
         max_pixels: page images larger than this are refused before they are decoded.
         allow_outside_paths: read images that ``file_name`` places outside the folder.
+        skip_corrupt: pages whose image does not read are skipped, with a note, instead of
+            failing (the check runs before training, as for line files).
     """
     require_split(split)
     root = Path(path)
@@ -247,14 +268,20 @@ def coco(
                 f"one file per split needs {', '.join(SPLIT_FILES)}"
             )
         return read_coco(
-            root / f"{split}.json", root, categories, None, max_pixels, allow_outside_paths
+            root / f"{split}.json",
+            root,
+            categories,
+            None,
+            max_pixels,
+            allow_outside_paths,
+            skip_corrupt,
         )
     single = root / SINGLE_FILE
     if not single.is_file():
         raise DataNotFound(
             f"data.path: {root} has neither {', '.join(SPLIT_FILES)} nor {SINGLE_FILE}"
         )
-    return read_coco(single, root, categories, split, max_pixels, allow_outside_paths)
+    return read_coco(single, root, categories, split, max_pixels, allow_outside_paths, skip_corrupt)
 
 
 def write_coco(splits: Mapping[str, PageDataset], out: Path, n: int | None = None) -> int:

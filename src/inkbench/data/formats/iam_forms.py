@@ -35,7 +35,7 @@ import numpy as np
 from inkbench.data.checks import require_split
 from inkbench.data.datasets import DATASETS
 from inkbench.data.formats.iam import IamLine, split_line_ids
-from inkbench.data.images.files import MAX_PIXELS
+from inkbench.data.images.files import MAX_PIXELS, CheckedFiles
 from inkbench.data.pages.image import read_page
 from inkbench.data.pages.page import CLASSES, Page
 from inkbench.data.synth.text import SPLITS
@@ -124,8 +124,9 @@ def _union(boxes: list[Box]) -> Box:
     return (min(x0), min(y0), max(x1), max(y1))
 
 
-class IamForms:
+class IamForms(CheckedFiles):
     """IAM form pages with their handwritten lines' and words' boxes; ``source`` is the writer.
+    ``verified`` (``CheckedFiles``) decodes every scan once before a run.
 
     Args:
         forms: the split's forms.
@@ -134,20 +135,28 @@ class IamForms:
             the machine-printed prompt above it is text without boxes.
         margin: rows kept above the first and below the last handwritten line.
         max_pixels: larger form images are refused before they are decoded.
+        skip_corrupt: ``verified`` drops forms whose scan does not read (noting them).
     """
 
     def __init__(
-        self, forms: list[IamForm], root: Path, crop: bool, margin: int, max_pixels: int | None
+        self,
+        forms: list[IamForm],
+        root: Path,
+        crop: bool,
+        margin: int,
+        max_pixels: int | None,
+        skip_corrupt: bool = False,
     ) -> None:
         self.forms, self.root, self.crop, self.margin = forms, root, crop, margin
-        self.max_pixels = max_pixels
+        self.max_pixels, self.skip_corrupt = max_pixels, skip_corrupt
+        self.paths = [root / "forms" / f"{form.form_id}.png" for form in forms]
 
     def __len__(self) -> int:
         return len(self.forms)
 
     def __getitem__(self, index: int) -> Page:
         form = self.forms[index]
-        image = read_page(self.image(index), self.max_pixels)
+        image = read_page(self.paths[index], self.max_pixels)
         boxes = [line.box for line in form.lines] + [
             box for line in form.lines for _, box in line.words
         ]
@@ -169,13 +178,18 @@ class IamForms:
         texts = (*(line.text for line in form.lines), *words)
         return Page(image, xyxy, np.array(labels, np.int64), texts)
 
-    def image(self, index: int) -> Path:
-        """The scanned form of page ``index``."""
-        return self.root / "forms" / f"{self.forms[index].form_id}.png"
-
     def source(self, index: int) -> str:
         """The writer of page ``index`` (the XML's ``writer-id``)."""
         return self.forms[index].writer
+
+    def listed_at(self, index: int) -> str:
+        return f"form {self.forms[index].form_id}: "
+
+    def keep(self, indices: list[int]) -> IamForms:
+        forms = [self.forms[i] for i in indices]
+        return IamForms(
+            forms, self.root, self.crop, self.margin, self.max_pixels, self.skip_corrupt
+        )
 
 
 @DATASETS.register("iam_forms", family="det")
@@ -190,6 +204,7 @@ def iam_forms(
     crop: bool = True,
     crop_margin: int = 40,
     max_pixels: int = MAX_PIXELS,
+    skip_corrupt: bool = False,
 ) -> IamForms:
     """IAM forms from the user's copy (``forms/*.png``, ``xml/*.xml``); nothing is downloaded.
 
@@ -203,6 +218,8 @@ def iam_forms(
         crop: keep only the handwritten part of each form (the printed prompt has no boxes).
         crop_margin: rows of paper kept above and below the handwritten lines.
         max_pixels: form images larger than this are refused before they are decoded.
+        skip_corrupt: forms whose scan does not read are skipped, with a note, instead of
+            failing (the check runs before training, as for line files).
     """
     require_split(split)
     root = Path(path)
@@ -230,10 +247,8 @@ def iam_forms(
             )
         if homes == [split]:
             kept.append(form)
-    pages = IamForms(kept, root, crop, crop_margin, max_pixels)
-    for index, form in enumerate(kept):
-        if not pages.image(index).is_file():
-            raise DataNotFound(
-                f"data.path: {pages.image(index)} not found (the scan of {form.form_id})"
-            )
+    pages = IamForms(kept, root, crop, crop_margin, max_pixels, skip_corrupt)
+    for form, scan in zip(kept, pages.paths, strict=True):
+        if not scan.is_file():
+            raise DataNotFound(f"data.path: {scan} not found (the scan of {form.form_id})")
     return pages

@@ -78,11 +78,14 @@ class CheckedFiles:
     ``csv``) share, with the same ``data.skip_corrupt``.
 
     A subclass sets ``paths`` (one file per item) and ``skip_corrupt``, and says how to keep
-    some of its items (``keep``) and where an item is listed (``listed_at``) for its errors.
+    some of its items (``keep``) and where an item is listed (``listed_at``) for its errors;
+    page datasets, which take a pixel limit, also set ``max_pixels`` (an image over it is one
+    that does not read).
     """
 
     paths: list[Path]
     skip_corrupt: bool
+    max_pixels: int | None = MAX_PIXELS
 
     def listed_at(self, index: int) -> str:
         """Where item ``index`` is listed, put before its error (e.g. ``labels.tsv:3: ``)."""
@@ -97,7 +100,10 @@ class CheckedFiles:
         error naming the first unreadable one (``skip_corrupt``: the readable ones and a note on
         stderr instead). ``where`` names the split in the note."""
         loader = DataLoader(
-            _Probe(self.paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
+            _Probe(self.paths, self.max_pixels),
+            batch_size=None,
+            num_workers=num_workers,
+            collate_fn=_identity,
         )
         problems = [
             (i, f"{self.listed_at(i)}{error}")
@@ -156,15 +162,15 @@ class ImageFiles(ImageDataset, CheckedFiles):
 class _Probe(Dataset):
     """Item i: None if file i decodes, else the error message."""
 
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
+    def __init__(self, paths: list[Path], max_pixels: int | None) -> None:
+        self.paths, self.max_pixels = paths, max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> str | None:
         try:
-            read_image(self.paths[index])
+            read_image(self.paths[index], max_pixels=self.max_pixels)
         except InkbenchError as exc:
             return str(exc)
         return None
