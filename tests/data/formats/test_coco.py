@@ -21,7 +21,7 @@ def test_written_pages_read_back_with_the_same_images_boxes_labels_and_texts(
     tmp_path: Path,
 ) -> None:
     splits = {split: synthetic(split) for split in ("train", "val", "test")}
-    assert write_coco(splits, tmp_path / "coco") == 9
+    assert write_coco(splits, tmp_path / "coco", num_workers=2) == 9
     for split, pages in splits.items():
         read = DATASETS.build("coco", split=split, seed=0, path=str(tmp_path / "coco"))
         assert len(read) == len(pages)

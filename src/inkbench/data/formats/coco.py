@@ -17,11 +17,13 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pydantic
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from inkbench.data.checks import listed_file, require_split
 from inkbench.data.datasets import DATASETS
@@ -230,6 +232,10 @@ def _xyxy(bbox: tuple[float, ...], image: _Image, where: str) -> tuple[float, ..
     return (max(x, 0.0), max(y, 0.0), min(x1, image.width), min(y1, image.height))
 
 
+def _indexed_page(pages: PageDataset, index: int) -> tuple[int, Page]:
+    return index, pages[index]
+
+
 @DATASETS.register("coco", family="det")
 def coco(
     split: str,
@@ -284,9 +290,12 @@ def coco(
     return read_coco(single, root, categories, split, max_pixels, allow_outside_paths, skip_corrupt)
 
 
-def write_coco(splits: Mapping[str, PageDataset], out: Path, n: int | None = None) -> int:
+def write_coco(
+    splits: Mapping[str, PageDataset], out: Path, n: int | None = None, num_workers: int = 0
+) -> int:
     """Write pages as a COCO folder ``coco`` reads: ``out/<split>.json`` and the images as
-    ``out/images/<split>/<index>.png``; ``n`` pages per split (default: all).
+    ``out/images/<split>/<index>.png``; ``n`` pages per split (default: all), rendered or read
+    in ``num_workers`` processes.
 
     Everything is written in a temporary folder renamed to ``out`` at the end, so an
     interrupted export leaves nothing behind. Returns the number of pages written.
@@ -305,8 +314,13 @@ def write_coco(splits: Mapping[str, PageDataset], out: Path, n: int | None = Non
             folder.mkdir(parents=True)
             digits = len(str(max(count - 1, 0)))
             images, notes = [], []
-            for index in range(count):
-                page = pages[index]
+            loader = DataLoader(
+                range(count),
+                batch_size=None,
+                num_workers=num_workers,
+                collate_fn=partial(_indexed_page, pages),
+            )
+            for index, page in loader:
                 name = f"images/{split}/{index:0{digits}d}.png"
                 Image.fromarray(page.image).save(tmp / name)
                 height, width = page.image.shape
