@@ -116,6 +116,9 @@ def test_a_form_split_between_lists_and_malformed_xml_fail_with_one_line(
         InkbenchError, match=r"form a01-000 has lines in data.train_list and data.val_list"
     ):
         build(root, "test", train_list="a.txt", val_list="b.txt", test_list="c.txt")
+    (root / "c.txt").write_text("z99-999\n")
+    with pytest.raises(InkbenchError, match=r"'z99-999' is neither a line id nor a form id of xml"):
+        build(root, "test", train_list="a.txt", val_list="b.txt", test_list="c.txt")
     bad = root / "xml" / f"{FORMS[1]}.xml"
     bad.write_text(bad.read_text(encoding="ISO-8859-1").replace('x="40"', 'x="4o"'))
     with pytest.raises(InkbenchError, match=r"b02-000|a01-001") as error:

@@ -235,7 +235,7 @@ def iam_forms(
     forms = [read_form_xml(file) for file in files]
     lines = [IamLine(line.line_id, True, line.text, 0) for form in forms for line in form.lines]
     lists = {"train": train_list, "val": val_list, "test": test_list}
-    owners = {name: split_line_ids(root, name, lists, lines) for name in SPLITS}
+    owners = {name: split_line_ids(root, name, lists, lines, "xml/*.xml") for name in SPLITS}
     kept = []
     for form in forms:
         ids = {line.line_id for line in form.lines}
