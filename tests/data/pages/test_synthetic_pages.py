@@ -1,5 +1,8 @@
 import itertools
+import shutil
+from pathlib import Path
 
+import fontpkg
 import numpy as np
 import pytest
 from torch.utils.data import DataLoader
@@ -155,3 +158,20 @@ def test_dataloader_workers_render_the_same_pages() -> None:
     loader = DataLoader(pages, batch_size=None, num_workers=2, collate_fn=_identity)
     for i, page in enumerate(loader):
         assert page.image.tobytes() == pages[i].image.tobytes() and page.texts == pages[i].texts
+
+
+def test_fonts_dir_adds_your_fonts_split_by_family_as_for_the_lines(tmp_path: Path) -> None:
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    for package in ("kalam", "caveat", "satisfy", "delius"):
+        shutil.copy(next(Path(fontpkg.path(package)).parent.glob("*.ttf")), folder)
+    pages = build("train", fonts_dir=str(folder), size=40)
+    user = {str(p.resolve()) for p in folder.iterdir()}
+    added = {name: set(pages.font_split[name]) & user for name in ("train", "val", "test")}
+    assert set().union(*added.values()) == user and added["train"]
+    assert set(FONT_SPLITS["train"]) < set(pages.font_split["train"])
+    mine = pages.font_turns.index(sorted(added["train"])[0])
+    page = pages[mine]
+    assert pages.source(mine) in user and len(page.texts) > 0
+    with pytest.raises(InkbenchError, match=r"data\.fonts_dir: .*missing is not a folder"):
+        build(fonts_dir=str(tmp_path / "missing"))

@@ -11,7 +11,7 @@ from inkbench.data.pages.page import Page
 from inkbench.data.synth.fonts import FONT_SPLITS, HERSHEY_FONTS
 from inkbench.data.synth.page import DrawnPage, PageLayout, WordStream, draw_page
 from inkbench.data.synth.style import STYLE_KITS, draw_style, kit_of
-from inkbench.data.synth.synthetic import SHIFT_SPLIT
+from inkbench.data.synth.synthetic import SHIFT_SPLIT, with_user_fonts
 from inkbench.data.synth.text import TextSource, item_seed
 from inkbench.errors import InkbenchError
 
@@ -33,16 +33,27 @@ class SyntheticPages:
         seed: base seed.
         size: number of pages.
         layout: page size, text heights, ruling, shading and distortion.
+        font_split: fonts of every split (default ``FONT_SPLITS``).
     """
 
-    def __init__(self, split: str, seed: int, size: int, layout: PageLayout) -> None:
+    def __init__(
+        self,
+        split: str,
+        seed: int,
+        size: int,
+        layout: PageLayout,
+        font_split: dict[str, list[str]] | None = None,
+    ) -> None:
         self.split, self.seed, self.size, self.layout = split, seed, size, layout
+        self.font_split = font_split or FONT_SPLITS  # a run records it (meta.json "fonts")
         self.text_split = "test" if split == SHIFT_SPLIT else split
         # Mostly prose: pages are paragraphs; the rest keeps numbers and symbols in view.
         self.texts = TextSource(self.text_split, seed, Charset(DEFAULT_CHARS), 5, 60, prose=0.8)
         self.kit = STYLE_KITS[kit_of(split)]
         self.font_turns = [
-            font for font in FONT_SPLITS[split] for _ in range(1 if font in HERSHEY_FONTS else 2)
+            font
+            for font in self.font_split[split]
+            for _ in range(1 if font in HERSHEY_FONTS else 2)
         ]
 
     def __len__(self) -> int:
@@ -80,6 +91,7 @@ def synthetic_pages(
     ruled: float = 0.3,
     shading: float = 0.3,
     distortion: float = 1.0,
+    fonts_dir: str | None = None,
 ) -> SyntheticPages:
     """Handwritten pages rendered on the fly, boxed on their ink; val and test fonts never
     appear in train.
@@ -94,6 +106,8 @@ def synthetic_pages(
         ruled: share of pages on ruled paper (0 to 1).
         shading: share of pages under a shadow (0 to 1).
         distortion: strength of jitter, warps, skew, blur and noise (0: clean renders).
+        fonts_dir: a folder of your own .ttf/.otf handwriting fonts, added to the bundled
+            ones and split by family, as for the synthetic lines.
     """
     if split not in DEFAULT_SIZES:
         raise InkbenchError(f"split {split!r}: choose one of {', '.join(DEFAULT_SIZES)}")
@@ -118,4 +132,5 @@ def synthetic_pages(
     if distortion < 0:
         raise InkbenchError(f"data.distortion: must be >= 0, got {distortion}")
     layout = PageLayout(page_width, page_height, (low, high), ruled, shading, distortion)
-    return SyntheticPages(split, seed, count, layout)
+    font_split = with_user_fonts(fonts_dir, Charset(DEFAULT_CHARS)) if fonts_dir else None
+    return SyntheticPages(split, seed, count, layout, font_split)
