@@ -113,9 +113,11 @@ def read_writers(path: Path) -> dict[str, str]:
     return writers
 
 
-def read_split_list(path: Path, key: str, members: dict[str, list[str]]) -> set[str]:
+def read_split_list(
+    path: Path, key: str, members: dict[str, list[str]], listing: str = "lines.txt"
+) -> set[str]:
     """The line ids a split list names; a row is a line id or a form id (``members`` maps
-    each id of lines.txt to its lines)."""
+    each id of ``listing``, the files the lines were read from, to its lines)."""
     require_file(path, key, "a list of IAM line or form ids, one per line")
     chosen: set[str] = set()
     for lineno, row in enumerate(read_text_file(path), 1):
@@ -124,16 +126,21 @@ def read_split_list(path: Path, key: str, members: dict[str, list[str]]) -> set[
             continue
         if entry not in members:
             raise InkbenchError(
-                f"{path}:{lineno}: {entry!r} is neither a line id nor a form id of lines.txt"
+                f"{path}:{lineno}: {entry!r} is neither a line id nor a form id of {listing}"
             )
         chosen.update(members[entry])
     return chosen
 
 
 def split_line_ids(
-    root: Path, split: str, lists: dict[str, str | list[str] | None], lines: list[IamLine]
+    root: Path,
+    split: str,
+    lists: dict[str, str | list[str] | None],
+    lines: list[IamLine],
+    listing: str = "lines.txt",
 ) -> set[str]:
-    """The ids of ``split``'s lines: from the split lists if given, else by a hash of the form."""
+    """The ids of ``split``'s lines: from the split lists if given, else by a hash of the form
+    (``listing`` names where ``lines`` were read, for errors)."""
     require_split(split)
     given = {
         name: [files] if isinstance(files, str) else files
@@ -153,7 +160,7 @@ def split_line_ids(
         members.setdefault(line.form, []).append(line.line_id)
     chosen = {
         name: set().union(
-            *(read_split_list(root / file, f"data.{name}_list", members) for file in files)
+            *(read_split_list(root / file, f"data.{name}_list", members, listing) for file in files)
         )
         for name, files in given.items()
     }

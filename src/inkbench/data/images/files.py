@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from inkbench.console import line_console
@@ -27,15 +27,46 @@ from inkbench.errors import InkbenchError
 _SPLIT_SALT = b"image files"
 
 
-def read_image(path: Path, mode: str | None = None) -> Image.Image:
+#: Largest image read by default, in pixels: a page scanned at 600 dpi is about 35 megapixels;
+#: a bigger file is far more likely a mistake (or an attack) than a page, and decoding it can
+#: take gigabytes.
+MAX_PIXELS = 50_000_000
+_OVER_LIMIT = "over the limit of {:,} pixels (raise the pixel limit to read it)"
+
+
+def read_image(
+    path: Path, mode: str | None = None, max_pixels: int | None = MAX_PIXELS, upright: bool = False
+) -> Image.Image:
     """The decoded image at ``path`` (converted to ``mode`` if given); an unreadable or missing
-    file is an error naming it."""
+    file is an error naming it.
+
+    Args:
+        path: the image file.
+        mode: PIL mode to convert to (``L``: 8-bit grayscale).
+        max_pixels: refuse a larger image, checked on the size in the file's header before
+            anything is decoded (None: no limit of ours; PIL still refuses decompression bombs).
+        upright: turn the image as its EXIF orientation says (photos from phones).
+    """
     try:
         with Image.open(path) as image:
+            width, height = image.size  # from the header: nothing is decoded yet
+            if max_pixels is not None and width * height > max_pixels:
+                raise InkbenchError(
+                    f"{path}: {width} x {height} image ({width * height:,} pixels) is "
+                    f"{_OVER_LIMIT.format(max_pixels)}"
+                )
             image.load()
-            return image.convert(mode) if mode and image.mode != mode else image.copy()
+            turned = ImageOps.exif_transpose(image) if upright else image
+            if mode and turned.mode != mode:
+                return turned.convert(mode)
+            return turned.copy() if turned is image else turned
     except FileNotFoundError:
         raise InkbenchError(f"{path}: image not found") from None
+    except Image.DecompressionBombError:
+        # PIL refuses images over twice MAX_IMAGE_PIXELS itself, on opening, before our check.
+        pil_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        limit = pil_limit if max_pixels is None else min(max_pixels, pil_limit)
+        raise InkbenchError(f"{path}: image is {_OVER_LIMIT.format(limit)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # PIL raises all four for damaged files (SyntaxError: broken PNG chunks).
         raise InkbenchError(f"{path}: not a readable image ({exc})") from None
@@ -47,11 +78,14 @@ class CheckedFiles:
     ``csv``) share, with the same ``data.skip_corrupt``.
 
     A subclass sets ``paths`` (one file per item) and ``skip_corrupt``, and says how to keep
-    some of its items (``keep``) and where an item is listed (``listed_at``) for its errors.
+    some of its items (``keep``) and where an item is listed (``listed_at``) for its errors;
+    page datasets, which take a pixel limit, also set ``max_pixels`` (an image over it is one
+    that does not read).
     """
 
     paths: list[Path]
     skip_corrupt: bool
+    max_pixels: int | None = MAX_PIXELS
 
     def listed_at(self, index: int) -> str:
         """Where item ``index`` is listed, put before its error (e.g. ``labels.tsv:3: ``)."""
@@ -66,7 +100,10 @@ class CheckedFiles:
         error naming the first unreadable one (``skip_corrupt``: the readable ones and a note on
         stderr instead). ``where`` names the split in the note."""
         loader = DataLoader(
-            _Probe(self.paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
+            _Probe(self.paths, self.max_pixels),
+            batch_size=None,
+            num_workers=num_workers,
+            collate_fn=_identity,
         )
         problems = [
             (i, f"{self.listed_at(i)}{error}")
@@ -125,15 +162,15 @@ class ImageFiles(ImageDataset, CheckedFiles):
 class _Probe(Dataset):
     """Item i: None if file i decodes, else the error message."""
 
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
+    def __init__(self, paths: list[Path], max_pixels: int | None) -> None:
+        self.paths, self.max_pixels = paths, max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> str | None:
         try:
-            read_image(self.paths[index])
+            read_image(self.paths[index], max_pixels=self.max_pixels)
         except InkbenchError as exc:
             return str(exc)
         return None

@@ -91,7 +91,7 @@ class SyntheticLines:
         return self.font_turns[index % len(self.font_turns)]
 
 
-def _with_user_fonts(fonts_dir: str, charset: Charset) -> dict[str, list[str]]:
+def with_user_fonts(fonts_dir: str, charset: Charset) -> dict[str, list[str]]:
     """``FONT_SPLITS`` plus the fonts of ``fonts_dir``, each checked against the charset."""
     folder = Path(fonts_dir).expanduser()
     if not folder.is_dir():
@@ -153,5 +153,5 @@ def synthetic(
         raise InkbenchError(f"distortion: must be >= 0, got {distortion}")
     if max_chars < 5:
         raise InkbenchError(f"max_chars: must be >= 5, got {max_chars}")
-    font_split = _with_user_fonts(fonts_dir, charset) if fonts_dir else None
+    font_split = with_user_fonts(fonts_dir, charset) if fonts_dir else None
     return SyntheticLines(split, seed, charset, height, size, distortion, max_chars, font_split)
