@@ -532,13 +532,16 @@ class RunModel:
 
 
 def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
-    """The run's checkpoint rebuilt on the CPU, with how it reads an image."""
+    """The run's checkpoint rebuilt on the CPU in eval mode, with how it reads an image.
+
+    ``model`` is in eval mode like the task it wraps: the tools that run it in eval mode and
+    restore its mode afterwards (``activations``) leave the task in eval mode too."""
     if run.config().family == "cls":
         classifier = Classifier.from_run(run, checkpoint, device="cpu")
         mode = "L" if classifier.cfg.data.channels == 1 else "RGB"
         transform, task = classifier.transform, classifier.task
         return RunModel(
-            model=nn.Sequential(task.normalize, task.model),
+            model=nn.Sequential(task.normalize, task.model).eval(),
             root=task.model.net,
             family="cls",
             labels=list(classifier.classes),
@@ -549,7 +552,7 @@ def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
     recognizer = Recognizer.from_run(run, checkpoint, device="cpu")
     data, task = recognizer.cfg.data, recognizer.task
     return RunModel(
-        model=nn.Sequential(task.normalize, task.model),
+        model=nn.Sequential(task.normalize, task.model).eval(),
         root=task.model,
         family="ocr",
         labels=["<blank>", *task.charset.chars],

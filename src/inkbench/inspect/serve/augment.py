@@ -111,7 +111,8 @@ class Augmentation:
                 image = erase(image)
             if self.noise:
                 image = v2.GaussianNoise(sigma=self.noise, clip=True)(image)
-        return image
+        # Float sums (the blur's) overshoot 1 by a few ulps: the range the run reads is [0, 1].
+        return image.clamp(0, 1)
 
 
 def image_paper(image: torch.Tensor) -> list[float]:
