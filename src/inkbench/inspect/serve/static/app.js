@@ -125,8 +125,14 @@ function params() {
   return query;
 }
 
+// body[data-idle] says whether the page shows the newest state (read by tests and scripts).
+function setIdle(idle) {
+  document.body.dataset.idle = String(idle);
+}
+
 function schedule() {
   state.dirty = true;
+  setIdle(false);
   clearTimeout(state.timer);
   state.timer = setTimeout(send, DEBOUNCE_MS);
 }
@@ -151,6 +157,7 @@ async function send() {
   } finally {
     state.inFlight = false;
     if (state.dirty) send();
+    else setIdle(true);
   }
 }
 
