@@ -65,7 +65,7 @@ def request_image(run: Run) -> bytes:
     """The PNG the page would send: a test line of the run's dataset (OCR), or a drawing on
     the classifier canvas."""
     if run.config().family == "ocr":
-        image = Image.fromarray(build_split(run.config(), "test")[0][0])
+        image = Image.fromarray(build_split(run.config(), "test").lines[0][0])
     else:
         image = Image.new("RGB", (320, 320), "white")
         draw = ImageDraw.Draw(image)
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--ocr-run", type=Path, help="an OCR run (default: a quick CRNN run)")
     parser.add_argument("--cls-run", type=Path, help="a classifier run (default: ResNet-18)")
     args = parser.parse_args()
-    print(header(" ".join([Path(sys.argv[0]).name, *sys.argv[1:]])))
+    print(header())
     with tempfile.TemporaryDirectory() as folder:
         runs = {
             "ocr": Run(args.ocr_run) if args.ocr_run else quick_run("ocr", Path(folder)),

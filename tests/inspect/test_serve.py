@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -324,7 +327,8 @@ def test_top_patches_once_inspect_top_made_them(ocr_run: Run, ocr_live: LiveMode
     http = client(ocr_live)
     missing = http.get("/api/top?layer=cnn.6&channel=1").json()
     assert missing["found"] is False
-    assert f"inkbench inspect top {ocr_run.path.resolve()} --layer cnn.6" in missing["message"]
+    make = f"inkbench inspect top {ocr_run.path.resolve()} --layer cnn.6 --channels 1"
+    assert make in missing["message"]
     found, images = top_of_run(ocr_run, "cnn.6", "val", [0, 1], k=2)
     found.plot(ocr_run.path / "inspect" / "top-cnn.6-val", images.read)
     top = http.get("/api/top?layer=cnn.6&channel=1").json()
@@ -352,3 +356,41 @@ def test_serve_refuses_a_bad_layer_or_a_taken_port(ocr_run: Run, capsys) -> None
         assert err.count("\n") == 1
     finally:
         taken.close()
+
+
+@pytest.mark.slow
+def test_the_command_serves_until_interrupted(ocr_run: Run) -> None:
+    """`inkbench inspect serve` as a user runs it: the URL on stdout, the page there, and
+    Ctrl+C (SIGINT) ends it cleanly."""
+    import httpx2
+
+    command = "import sys; from inkbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = [
+        "inspect",
+        "serve",
+        str(ocr_run.path),
+        "--port",
+        "0",
+        "--no-browser",
+        "--layer",
+        "cnn.2",
+    ]
+    server = subprocess.Popen(
+        [sys.executable, "-c", command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith(f"serving {ocr_run.path} at http://127.0.0.1:"), line
+        url = line.split(" at ", 1)[1].split()[0]
+        info = httpx2.get(url + "api/info", timeout=30).json()
+        assert info["layer"] == "cnn.2" and info["run"] == ocr_run.path.name
+        answer = httpx2.post(url + "api/predict", content=png(drawing((200, 40))), timeout=30)
+        assert answer.status_code == 200 and "text" in answer.json()["prediction"]
+        server.send_signal(signal.SIGINT)
+        assert server.wait(30) == 0
+    finally:
+        server.kill()

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,9 @@ from inkbench.inspect.serve.live import DEFAULT_MAX_PIXELS, LiveModel, decode_up
 STATIC = Path(__file__).parent / "static"
 #: Default cap on an upload's bytes (``--max-upload``): a large photo.
 DEFAULT_MAX_UPLOAD = 8 * 1024 * 1024
-#: Hosts a loopback server answers to.
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: Hosts a loopback server answers to (IPv4: Starlette's host check cuts an IPv6 Host header
+#: at its first colon, so a server on ::1 answers any host, as one off loopback does).
+LOOPBACK = ("127.0.0.1", "localhost")
 #: The page runs only its own script and styles, and shows only its own and data: images.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -142,7 +145,7 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def whole_number(query: Any, name: str) -> int:
+def whole_number(query: Mapping[str, str], name: str) -> int:
     text = query.get(name, "0")
     if not text.isdigit():
         raise InkbenchError(f"{name}={text!r}: expected a whole number")
@@ -204,7 +207,8 @@ def top_patches(run_root: Path, layer: str, channel: int) -> dict[str, Any]:
     return {
         "found": False,
         "message": f"no top patches of {layer} yet: make them with `inkbench inspect top "
-        f"{run_root} --layer {layer}` (channels 0-15) or add `--channels {channel}`",
+        f"{run_root} --layer {layer} --channels {channel}` (without --channels: every channel, "
+        "at most the first 16)",
     }
 
 
@@ -223,8 +227,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(app: Starlette, sock: socket.socket) -> None:
-    """Serve ``app`` on ``sock`` until interrupted (Ctrl+C)."""
+    """Serve ``app`` on ``sock`` until interrupted (Ctrl+C, SIGINT or SIGTERM), then return."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    # uvicorn shuts down on Ctrl+C, then raises it again: here it is the normal end.
+    with suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
