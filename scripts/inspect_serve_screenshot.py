@@ -64,7 +64,7 @@ def main() -> None:
     )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
-        page = browser.new_page(viewport={"width": 1180, "height": 780})
+        page = browser.new_page(viewport={"width": 1180, "height": 1040})
         page.goto(f"http://127.0.0.1:{sock.getsockname()[1]}/")
         page.wait_for_function(idle, arg=1)
         if args.invert:
@@ -87,7 +87,7 @@ def main() -> None:
         page.wait_for_function(idle, arg=2)
         page.wait_for_selector("#top img, #top p")
         time.sleep(0.5)  # the top-patch grid's own load
-        shot = page.screenshot(full_page=True)
+        shot = page.screenshot()
         browser.close()
     server.should_exit = True
     image = Image.open(io.BytesIO(shot)).convert("RGB").quantize(64)
