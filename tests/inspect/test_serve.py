@@ -233,6 +233,22 @@ def test_augmented_maps_are_the_librarys_for_the_augmented_image(
     assert np.abs(pixels(body["channel"]["png"]) - scaled_map(maps[0]).astype(int)).max() <= 1
 
 
+def test_concurrent_requests_get_the_answers_they_would_get_alone(ocr_live: LiveModel) -> None:
+    """The server answers on several threads: hooks and seeded augmentations must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [
+        (drawing((120 + 40 * i, 40)), Augmentation(noise=0.2, elastic=30, seed=i), layer)
+        for i, layer in enumerate(["cnn.0", "cnn.2", "cnn.4", "cnn.6"] * 2)
+    ]
+    alone = [ocr_live.run(*job) for job in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda job: ocr_live.run(*job), jobs))
+    for a, b in zip(alone, together, strict=True):
+        assert a.layer == b.layer and a.prediction == b.prediction
+        assert torch.equal(a.image, b.image) and torch.equal(a.maps, b.maps)
+
+
 def test_classifier_prediction_is_inkbench_predicts(cls_run: Run, cls_live: LiveModel) -> None:
     image = drawing((48, 48))
     layer = cls_live.spatial[0]

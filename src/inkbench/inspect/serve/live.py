@@ -115,8 +115,9 @@ class LiveResult:
 class LiveModel:
     """A run's network with the layers the page offers (its (C, H, W) maps).
 
-    ``run`` holds a lock for its forward pass: the page's server answers requests on several
-    threads, and a forward hook registered for one request would see another's pass.
+    ``run`` holds a lock while it augments and runs the network: the page's server answers
+    requests on several threads, a forward hook registered for one request would see another's
+    pass, and the augmentations seed torch's global generator (in a fork of it).
     """
 
     def __init__(self, loaded: RunModel, run: Run, layer: str | None = None) -> None:
@@ -152,10 +153,10 @@ class LiveModel:
         maps, from one pass."""
         layer = self.check_layer(layer)
         prepared = self.loaded.prepare(image)
-        x = augmentation(prepared)
-        batch = x[None]  # (1, C, H, W)
         task, module = self.loaded.task, named_module(self.loaded.root, layer)
         with self._lock, torch.no_grad(), LayerTap(module, False, "none", layer) as tap:
+            x = augmentation(prepared)
+            batch = x[None]  # (1, C, H, W)
             if self.family == "ocr":
                 text = task.transcribe(batch, torch.tensor([batch.shape[-1]]))[0]
                 prediction: dict[str, Any] = {"text": text}
