@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres demo demo-classify test lint format bench clean
+.PHONY: setup browser postgres demo demo-classify test lint format bench clean
 
 # Idempotent: reinstalls only when pyproject.toml or the lock file changed.
 setup: $(STAMP)
@@ -43,7 +43,15 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
-test: setup postgres
+# Debian's chromium, which the live page's end-to-end test drives (tests/inspect/
+# test_serve_browser.py, through Playwright: never its own browser download). Installed when
+# missing and we are root, as in CI; elsewhere that test is skipped and says how to get it.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: setup browser postgres
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/python -m pytest -n 2 -q

@@ -148,6 +148,7 @@ COUNT_OPTIONS = [
     ("inspect", "visualize", "RUN", "--steps"),
     ("inspect", "visualize", "RUN", "--n"),
     ("inspect", "visualize", "RUN", "--width"),
+    ("inspect", "serve", "RUN", "--max-upload"),
 ]
 
 

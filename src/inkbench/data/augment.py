@@ -17,6 +17,14 @@ from torchvision.transforms import v2
 
 from inkbench.config import AugmentConfig
 
+#: Smoothness of the elastic displacement field, in pixels (torchvision ElasticTransform sigma).
+ELASTIC_SIGMA = 5.0
+
+
+def blur_kernel(sigma: float) -> int:
+    """An odd Gaussian kernel side wide enough for ``sigma`` (3 sigma each side)."""
+    return 2 * math.ceil(3 * sigma) + 1
+
 
 class LineAugment(nn.Module):
     """Random augmentation of one line image (C, H, W) -> (C, H, W + 2 * margin).
@@ -42,11 +50,10 @@ class LineAugment(nn.Module):
             )
         if cfg.elastic:
             # The costliest step on CPU (~15 ms for a 32 x 400 line).
-            steps.append(v2.ElasticTransform(alpha=cfg.elastic, sigma=5.0, fill=0.0))
+            steps.append(v2.ElasticTransform(alpha=cfg.elastic, sigma=ELASTIC_SIGMA, fill=0.0))
         if cfg.blur:
-            # Kernel wide enough for the largest sigma (3 sigma each side).
-            kernel = 2 * math.ceil(3 * cfg.blur) + 1
-            steps.append(v2.GaussianBlur(kernel, (cfg.blur / 10, cfg.blur)))
+            # The kernel fits the largest sigma.
+            steps.append(v2.GaussianBlur(blur_kernel(cfg.blur), (cfg.blur / 10, cfg.blur)))
         if cfg.brightness or cfg.contrast:
             steps.append(
                 v2.ColorJitter(brightness=cfg.brightness or None, contrast=cfg.contrast or None)

@@ -42,6 +42,7 @@ from captum.attr import (
     Occlusion,
     Saliency,
 )
+from PIL import Image
 from rich.table import Table
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -51,7 +52,7 @@ from inkbench.data.images.files import read_image
 from inkbench.data.lines import line_to_tensor, prepare_line
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
-from inkbench.evaluation.evaluate import Recognizer, read_line_image
+from inkbench.evaluation.evaluate import Recognizer
 from inkbench.files import write_figure
 from inkbench.inspect.layers import layer_output, once
 from inkbench.inspect.receptive import receptive_box
@@ -510,44 +511,58 @@ class RunModel:
             features`` names layers), an OCR model itself.
         family: ``cls`` or ``ocr``.
         labels: the class names, or the characters by id (``<blank>`` at 0).
-        read: an image file -> (C, H, W), through the run's eval transforms (classifiers) or
-            line preparation (OCR).
+        prepare: a decoded image -> (C, H, W), through the run's eval transforms
+            (classifiers) or line preparation (OCR).
         cfg: the run's resolved config (its dataset, to read a split's images).
+        task: the run's task around ``model``: its decoding (OCR) or class scores, for
+            predictions made alongside the activations (``inspect serve``).
     """
 
     model: nn.Module
     root: nn.Module
     family: str
     labels: list[str]
-    read: Callable[[Path], torch.Tensor]
+    prepare: Callable[[Image.Image], torch.Tensor]
     cfg: Config
+    task: nn.Module
+
+    def read(self, path: Path) -> torch.Tensor:
+        """An image file -> (C, H, W) as the network reads it (``prepare``)."""
+        return self.prepare(read_image(path))
 
 
 def load_run_model(run: Run, checkpoint: str = "best") -> RunModel:
-    """The run's checkpoint rebuilt on the CPU, with how it reads an image file."""
+    """The run's checkpoint rebuilt on the CPU in eval mode, with how it reads an image.
+
+    ``model`` is in eval mode like the task it wraps: the tools that run it in eval mode and
+    restore its mode afterwards (``activations``) leave the task in eval mode too."""
     if run.config().family == "cls":
         classifier = Classifier.from_run(run, checkpoint, device="cpu")
         mode = "L" if classifier.cfg.data.channels == 1 else "RGB"
-        task = classifier.task
+        transform, task = classifier.transform, classifier.task
         return RunModel(
-            model=nn.Sequential(task.normalize, task.model),
+            model=nn.Sequential(task.normalize, task.model).eval(),
             root=task.model.net,
             family="cls",
             labels=list(classifier.classes),
-            read=lambda path: classifier.transform(read_image(path, mode)),
+            prepare=lambda image: transform(image.convert(mode)),
             cfg=classifier.cfg,
+            task=task,
         )
     recognizer = Recognizer.from_run(run, checkpoint, device="cpu")
     data, task = recognizer.cfg.data, recognizer.task
     return RunModel(
-        model=nn.Sequential(task.normalize, task.model),
+        model=nn.Sequential(task.normalize, task.model).eval(),
         root=task.model,
         family="ocr",
         labels=["<blank>", *task.charset.chars],
-        read=lambda path: line_to_tensor(
-            prepare_line(read_line_image(path), data.height, data.max_width, data.preprocess)
+        prepare=lambda image: line_to_tensor(
+            prepare_line(
+                np.asarray(image.convert("L")), data.height, data.max_width, data.preprocess
+            )
         ),
         cfg=recognizer.cfg,
+        task=task,
     )
 
 
