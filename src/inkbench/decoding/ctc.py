@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
 
-from inkbench.decoding.lm import LMScorer, NGram
+from inkbench.decoding.ctc_kernel import decode_lines
+from inkbench.decoding.lm import LMScorer
+from inkbench.decoding.lm_tables import pack_lm
 
-_NEG_INF = float("-inf")
+# Tables of an empty LM: the kernel is compiled once, for one set of argument types.
+_NO_LM = pack_lm(1, np.zeros(1), [{}], [{}])
 
 
 def ctc_greedy_decode(
@@ -40,29 +44,6 @@ def ctc_greedy_decode(
     kept = best.cpu()[keep.cpu()]
     counts = keep.sum(dim=1).cpu().tolist()
     return [chunk.tolist() for chunk in kept.split(counts)]
-
-
-def _logaddexp(a: float, b: float) -> float:
-    if a == _NEG_INF:
-        return b
-    if b == _NEG_INF:
-        return a
-    high, low = (a, b) if a > b else (b, a)
-    return high + math.log1p(math.exp(low - high))
-
-
-@dataclass
-class _Prefix:
-    """A beam entry: log-probabilities of the alignments ending in blank / in a character."""
-
-    blank: float = _NEG_INF
-    char: float = _NEG_INF
-    lm: float = 0.0  # summed LM log-probability of the prefix's characters
-    state: NGram = field(default_factory=tuple)
-
-    @property
-    def total(self) -> float:
-        return _logaddexp(self.blank, self.char)
 
 
 def ctc_beam_search(
@@ -96,61 +77,53 @@ def ctc_beam_search(
     Returns:
         The best label sequence of each line.
     """
-    scores = log_probs.detach().float().cpu().numpy()
+    scores = log_probs.detach().float().cpu().numpy()  # (T, B, C)
     t_max, batch = scores.shape[:2]
-    steps = [t_max] * batch if lengths is None else lengths.cpu().tolist()
-    return [
-        _beam_search_line(scores[: int(steps[b]), b], beam_width, blank, lm, alpha, beta, prune)
-        for b in range(batch)
-    ]
+    steps = np.full(batch, t_max) if lengths is None else lengths.cpu().numpy()
+    labels = np.zeros((batch, t_max), dtype=np.int64)
+    found = np.zeros(batch, dtype=np.int64)
+    decode = functools.partial(
+        decode_lines,
+        scores,
+        steps.astype(np.int64),
+        beam_width=beam_width,
+        blank=blank,
+        prune=np.float32(prune),
+        alpha=float(alpha),
+        beta=float(beta),
+        **_lm_arguments(lm),
+        labels=labels,
+        lengths=found,
+    )
+    # The kernel releases the GIL: lines are dealt out to torch's thread budget, one kernel
+    # call per thread (numba's own parallel layer would start a second OpenMP/TBB pool next
+    # to torch's, and its default workqueue layer fails when called from two threads).
+    threads = max(1, min(torch.get_num_threads(), batch))
+    shares = [np.arange(first, batch, threads) for first in range(threads)]
+    if threads == 1:
+        decode(shares[0])
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(decode, shares))
+    return [labels[b, : found[b]].tolist() for b in range(batch)]
 
 
-def _beam_search_line(
-    scores: np.ndarray,
-    beam_width: int,
-    blank: int,
-    lm: LMScorer | None,
-    alpha: float,
-    beta: float,
-    prune: float,
-) -> list[int]:
-    # scores: (T, C) log-probabilities of one line
-    width = beam_width + 1  # characters tried per step: the best beam_width and the blank
-    beams = {(): _Prefix(blank=0.0, state=lm.start() if lm else ())}
-
-    def fused(prefix: tuple[int, ...], entry: _Prefix) -> float:
-        return entry.total + alpha * entry.lm + beta * len(prefix)
-
-    for row in scores:
-        top = np.argpartition(row, -width)[-width:] if width < len(row) else np.arange(len(row))
-        candidates = {int(c) for c in top if row[c] >= prune} | {int(row.argmax())}
-        candidates.discard(blank)
-        following: dict[tuple[int, ...], _Prefix] = {}
-        for prefix, entry in beams.items():
-            total = entry.total
-            same = following.setdefault(prefix, _Prefix(lm=entry.lm, state=entry.state))
-            same.blank = _logaddexp(same.blank, total + float(row[blank]))
-            lm_row = lm.log_probs(entry.state) if lm is not None and candidates else None
-            for char in candidates:
-                p = float(row[char])
-                if prefix and char == prefix[-1]:
-                    # "aa" without a blank between collapses to "a"; only a blank-ended
-                    # alignment can start a second "a".
-                    same.char = _logaddexp(same.char, entry.char + p)
-                    mass = entry.blank + p
-                else:
-                    mass = total + p
-                longer = (*prefix, char)
-                child = following.get(longer)
-                if child is None:
-                    child = following[longer] = _Prefix(lm=entry.lm, state=entry.state)
-                    if lm is not None and lm_row is not None:
-                        child.lm += float(lm_row[char])
-                        child.state = lm.advance(entry.state, char)
-                child.char = _logaddexp(child.char, mass)
-        ranked = sorted(following.items(), key=lambda item: fused(*item), reverse=True)
-        beams = dict(ranked[:beam_width])
+def _lm_arguments(lm: LMScorer | None) -> dict[str, Any]:
+    """The kernel's LM arguments; placeholders of the same types without an LM."""
     if lm is None:
-        return list(max(beams.items(), key=lambda item: fused(*item))[0])
-    best = max(beams.items(), key=lambda item: fused(*item) + alpha * lm.end(item[1].state))
-    return list(best[0])
+        tables = _NO_LM
+        to_lm, is_char = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_)
+        start, eos = 1, 0
+    else:
+        tables = lm.lm.tables
+        to_lm, is_char = lm.to_lm.astype(np.int64), lm.is_char
+        (bos,) = lm.start()
+        start, eos = bos + 1, lm.lm.eos  # the packed state (<s>,)
+    return {
+        "use_lm": lm is not None,
+        "to_lm": to_lm,
+        "is_char": is_char,
+        "start": np.int64(start),
+        "eos": eos,
+        **tables._asdict(),
+    }
