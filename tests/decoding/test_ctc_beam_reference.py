@@ -8,14 +8,18 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inkbench.data.charset import DEFAULT_CHARS, Charset
+from inkbench.data.synth.text import TextSource
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search
 from inkbench.decoding.arpa import BOS, NGram
 from inkbench.decoding.lm import EOS, UNK
 from inkbench.decoding.lm_tables import context_chain, token_log_prob
+from inkbench.errors import InkbenchError
 
 SETTINGS = settings(max_examples=150, deadline=None)
 _NEG_INF = float("-inf")
@@ -228,6 +232,27 @@ def test_tables_score_every_token_as_the_python_lm(lm: CharNgramLM, state: list[
     assert scored == lm.distribution(state).tolist()
 
 
+@pytest.mark.parametrize("alpha, beta", [(0.0, 0.0), (0.5, 0.0), (0.9, 1.5)])
+def test_same_labels_on_real_sized_lines(alpha: float, beta: float) -> None:
+    # The default charset (96 classes), an order-6 Kneser-Ney LM, beam 10: the benchmark's
+    # setting, on noisy CTC paths of generated test-split texts.
+    charset = Charset(DEFAULT_CHARS)
+    train = TextSource("train", 3, charset)
+    lm = CharNgramLM.train([train.text(i) for i in range(300)], 6)
+    scorer = LMScorer(lm, charset.chars, len(charset)) if alpha else None
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        path = [0]
+        for label in charset.encode(TextSource("test", 3, charset).text(i)):
+            path += [label] * int(rng.integers(1, 4)) + [0] * int(rng.integers(1, 3))
+        logits = rng.normal(0.0, 1.6, (len(path), 1, len(charset)))
+        logits[np.arange(len(path)), 0, path] += 5.0
+        log_probs = torch.from_numpy(logits).float().log_softmax(-1)
+        params = {"beam_width": 10, "alpha": alpha, "beta": beta, "prune": -10.0}
+        expected = reference(log_probs, scorer, params)
+        assert ctc_beam_search(log_probs, lm=scorer, **params) == expected
+
+
 def test_lines_decoded_on_several_threads_match_one_at_a_time() -> None:
     generator = torch.Generator().manual_seed(0)
     log_probs = torch.randn(30, 7, 6, generator=generator).mul(3).log_softmax(-1)
@@ -245,3 +270,11 @@ def test_lines_decoded_on_several_threads_match_one_at_a_time() -> None:
     ]
     assert together == alone
     assert together[2] == []  # a line of no steps
+
+
+def test_an_lm_too_long_to_pack_is_refused_with_the_longest_order_that_fits() -> None:
+    vocab = [UNK, BOS, EOS, *(f"c{i}" for i in range(95))]  # 98 tokens: base 99
+    lm = CharNgramLM(vocab, [{(0,): -1.0}, *[{}] * 9], [{}] * 10)
+    scorer = LMScorer(lm, "ab", 3)
+    with pytest.raises(InkbenchError, match=r"order-10 LM over 98 tokens.*use order 9 or less"):
+        ctc_beam_search(torch.zeros(2, 1, 3), lm=scorer)

@@ -11,10 +11,7 @@ import torch
 
 from inkbench.decoding.ctc_kernel import decode_lines
 from inkbench.decoding.lm import LMScorer
-from inkbench.decoding.lm_tables import pack_lm
-
-# Tables of an empty LM: the kernel is compiled once, for one set of argument types.
-_NO_LM = pack_lm(1, np.zeros(1), [{}], [{}])
+from inkbench.decoding.lm_tables import LMTables, pack_lm
 
 
 def ctc_greedy_decode(
@@ -108,10 +105,16 @@ def ctc_beam_search(
     return [labels[b, : found[b]].tolist() for b in range(batch)]
 
 
+@functools.cache
+def _no_lm() -> LMTables:
+    """Tables of an empty LM: the kernel is compiled once, for one set of argument types."""
+    return pack_lm(1, np.zeros(1), [{}], [{}])
+
+
 def _lm_arguments(lm: LMScorer | None) -> dict[str, Any]:
     """The kernel's LM arguments; placeholders of the same types without an LM."""
     if lm is None:
-        tables = _NO_LM
+        tables = _no_lm()
         to_lm, is_char = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_)
         start, eos = 1, 0
     else:

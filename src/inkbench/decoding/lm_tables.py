@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from inkbench.decoding.arpa import NGram
+from inkbench.errors import InkbenchError
 
 _EMPTY = np.int64(0)  # packed keys are >= 1: every digit is a token id + 1
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
@@ -46,12 +47,13 @@ def pack_lm(
     """The tables of an LM given as ``CharNgramLM`` holds it.
 
     Raises:
-        ValueError: the longest n-gram does not fit in 63 bits at this vocabulary size.
+        InkbenchError: the longest n-gram does not fit in 63 bits at this vocabulary size
+            (an order-9 LM over 98 tokens does, order 10 does not).
     """
     base, order = vocab_size + 1, len(probs)
     if base**order >= 2**63:
         longest = max(n for n in range(1, order + 1) if base**n < 2**63)
-        raise ValueError(
+        raise InkbenchError(
             f"an order-{order} LM over {vocab_size} tokens is too large for the compiled "
             f"decoder (packed n-grams must fit 63 bits): use order {longest} or less"
         )
