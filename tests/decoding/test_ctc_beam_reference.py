@@ -278,3 +278,18 @@ def test_an_lm_too_long_to_pack_is_refused_with_the_longest_order_that_fits() ->
     scorer = LMScorer(lm, "ab", 3)
     with pytest.raises(InkbenchError, match=r"order-10 LM over 98 tokens.*use order 9 or less"):
         ctc_beam_search(torch.zeros(2, 1, 3), lm=scorer)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"beam_width": 0}, "beam_width must be at least 1, got 0"),
+        ({"blank": 3}, "blank 3 is not one of the 3 classes"),
+        ({"lm": "two classes"}, "the LM scorer knows 2 classes, the outputs have 3"),
+    ],
+)
+def test_arguments_the_compiled_loop_cannot_check_are_refused(kwargs: dict, message: str) -> None:
+    if kwargs.get("lm"):
+        kwargs["lm"] = LMScorer(CharNgramLM.train(["ab"], 2), "a", 2)
+    with pytest.raises(ValueError, match=message):
+        ctc_beam_search(torch.zeros(2, 1, 3), **kwargs)

@@ -1,4 +1,7 @@
-"""CTC decoding: best path (greedy) and prefix beam search with optional LM shallow fusion."""
+"""CTC decoding: best path (greedy) and prefix beam search with optional LM shallow fusion.
+
+The beam search's loop is compiled (``ctc_kernel``); this module prepares its arrays and
+shares the lines among threads."""
 
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ def ctc_beam_search(
     Each prefix sums the probabilities of all its alignments (blank-ended and
     character-ended kept apart so repeats collapse correctly); prefixes are ranked by
     ``log p_ctc + alpha * log p_lm + beta * length`` and the best ``beam_width`` survive
-    each step. With an LM the end of the line is scored too (p(</s> | prefix)).
+    each step. With an LM the end of the line is scored too (p(</s> | prefix)). The search
+    runs compiled (``ctc_kernel``), the lines spread over ``torch.get_num_threads()`` threads.
 
     Args:
         log_probs: (T, B, C) log-probabilities.
@@ -73,9 +77,19 @@ def ctc_beam_search(
 
     Returns:
         The best label sequence of each line.
+
+    Raises:
+        ValueError: a width below 1, a blank outside the classes, an LM over fewer classes
+            (the compiled loop does not check its indices).
     """
     scores = log_probs.detach().float().cpu().numpy()  # (T, B, C)
-    t_max, batch = scores.shape[:2]
+    t_max, batch, classes = scores.shape
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    if not 0 <= blank < classes:
+        raise ValueError(f"blank {blank} is not one of the {classes} classes")
+    if lm is not None and len(lm.to_lm) < classes:
+        raise ValueError(f"the LM scorer knows {len(lm.to_lm)} classes, the outputs have {classes}")
     steps = np.full(batch, t_max) if lengths is None else lengths.cpu().numpy()
     labels = np.zeros((batch, t_max), dtype=np.int64)
     found = np.zeros(batch, dtype=np.int64)
@@ -93,8 +107,9 @@ def ctc_beam_search(
         lengths=found,
     )
     # The kernel releases the GIL: lines are dealt out to torch's thread budget, one kernel
-    # call per thread (numba's own parallel layer would start a second OpenMP/TBB pool next
-    # to torch's, and its default workqueue layer fails when called from two threads).
+    # call per thread. Not numba's parallel=True: its only layer here is workqueue (the PyPI
+    # wheels lack OpenMP, TBB is not installed), which ends the process when two Python
+    # threads call a parallel function at once.
     threads = max(1, min(torch.get_num_threads(), batch))
     shares = [np.arange(first, batch, threads) for first in range(threads)]
     if threads == 1:
