@@ -3,9 +3,10 @@
 An n-gram (or a context) of token ids is packed into one int64: each token + 1 is a digit
 in base ``len(vocab) + 1``, the last token lowest, so the suffix of the last k tokens of a
 state ``s`` is ``s % base**k`` and appending ``w`` is ``s * base + w + 1``. Two open-address
-hash tables (linear probing, Fibonacci hashing) hold the listed n-grams' log-probabilities
-and the known contexts' backoff weights. numba's typed dicts would do, at several times the
-cost per lookup; sorted arrays with binary search take log2(n) probes instead of about one.
+hash tables (linear probing, multiplicative hashing, at most half full) hold the listed
+n-grams' log-probabilities and the known contexts' backoff weights: plain arrays, filled in
+one compiled pass and probed about once per lookup (sorted arrays with binary search take
+log2(n) probes; numba's typed dicts would be filled one insertion at a time from Python).
 
 ``token_log_prob`` repeats ``CharNgramLM.distribution`` operation by operation (same float64
 additions in the same order), so a compiled decoder scores exactly what the Python one does.
