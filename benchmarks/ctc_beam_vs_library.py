@@ -7,6 +7,9 @@ beam width, without an LM (flashlight gets the LM with weight 0: it merges hypot
 state, so ZeroLM would merge every prefix ending in the same character) and with it
 (flashlight's weight is alpha * ln 10: KenLM scores are log10).
 
+inkbench's decoder is timed one line per call (as flashlight-text, which has no batch call)
+and on all lines in one padded batch, which it spreads over torch's threads.
+
 Posteriors are either simulated from test-split texts (a peaked CTC path per text with
 Gaussian logit noise: known truth, no training needed) or, with ``--run``, the outputs of a
 trained CTC run on its test split. The LM is trained on the training split's texts.
@@ -35,7 +38,8 @@ from inkbench.environment import header
 from inkbench.profiling.latency import percentile_range
 from inkbench.tasks.metrics import cer
 
-Decoder = Callable[[np.ndarray], list[int]]
+LineDecoder = Callable[[np.ndarray], list[int]]
+Decoder = Callable[[list[np.ndarray]], list[list[int]]]  # all lines -> their labels
 
 
 def simulated_posteriors(
@@ -75,7 +79,9 @@ def run_posteriors(run_name: str, limit: int) -> tuple[list[np.ndarray], list[st
     return posteriors, texts, recognizer.task.charset
 
 
-def flashlight_decoder(charset: Charset, arpa: Path, beam: int, lm_weight: float) -> Decoder | None:
+def flashlight_decoder(
+    charset: Charset, arpa: Path, beam: int, lm_weight: float
+) -> LineDecoder | None:
     try:
         from flashlight.lib.text.decoder import (
             CriterionType,
@@ -116,15 +122,27 @@ def measure(
     """Each decoder's outputs and its ms/line in every round: one untimed round first, then
     ``repeats`` rounds in which the decoders take turns, so that other work on the machine
     hits them alike."""
-    outputs = {name: [decode(p) for p in posteriors] for name, decode in decoders.items()}
+    outputs = {name: decode(posteriors) for name, decode in decoders.items()}
     times: dict[str, list[float]] = {name: [] for name in decoders}
     for _ in range(repeats):
         for name, decode in decoders.items():
             start = time.perf_counter()
-            for p in posteriors:
-                decode(p)
+            decode(posteriors)
             times[name].append(1000 * (time.perf_counter() - start) / len(posteriors))
     return {name: (outputs[name], times[name]) for name in decoders}
+
+
+def one_by_one(decode: LineDecoder) -> Decoder:
+    return lambda posteriors: [decode(p) for p in posteriors]
+
+
+def padded(posteriors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, B, C) log-probabilities of all lines, zero after each line's end, and (B,) lengths."""
+    lengths = torch.tensor([len(p) for p in posteriors])
+    batch = torch.zeros(int(lengths.max()), len(posteriors), posteriors[0].shape[1])
+    for b, p in enumerate(posteriors):
+        batch[: len(p), b] = torch.from_numpy(p)
+    return batch, lengths
 
 
 def main() -> None:
@@ -152,30 +170,34 @@ def main() -> None:
     lm.save(arpa)
     scorer = LMScorer(lm, charset.chars, len(charset))
 
-    def ours(alpha: float) -> Decoder:
-        def decode(log_probs: np.ndarray) -> list[int]:
-            lm_arg = scorer if alpha else None
+    def ours(alpha: float, batched: bool) -> Decoder:
+        lm_arg = scorer if alpha else None
+
+        def each(log_probs: np.ndarray) -> list[int]:
             return ctc_beam_search(torch.from_numpy(log_probs).unsqueeze(1), None, args.beam,
                                    lm=lm_arg, alpha=alpha)[0]  # fmt: skip
 
-        return decode
+        def together(posteriors: list[np.ndarray]) -> list[list[int]]:
+            return ctc_beam_search(*padded(posteriors), args.beam, lm=lm_arg, alpha=alpha)
+
+        return together if batched else one_by_one(each)
 
     def greedy(log_probs: np.ndarray) -> list[int]:
         return ctc_greedy_decode(torch.from_numpy(log_probs).unsqueeze(1))[0]
 
-    decoders: dict[str, Decoder] = {
-        "greedy": greedy,
-        f"inkbench beam {args.beam}": ours(0.0),
-        f"inkbench beam {args.beam} + LM": ours(args.alpha),
-    }
-    library = {}
+    threads = torch.get_num_threads()
+    decoders: dict[str, Decoder] = {"greedy": one_by_one(greedy)}
+    compared: dict[str, str] = {}  # decoder -> the inkbench one-line decoder it is held to
     for label, alpha in [("", 0.0), (" + LM", args.alpha)]:
+        line = f"inkbench beam {args.beam}{label}"
+        decoders[line] = ours(alpha, batched=False)
+        batch = f"{line}, one batch, {threads} threads"
+        decoders[batch] = ours(alpha, batched=True)
+        compared[batch] = line
         decode = flashlight_decoder(charset, arpa, args.beam, alpha * math.log(10))
-        if decode is None:
-            break
-        name = f"flashlight-text beam {args.beam}{label}"
-        library[alpha] = name
-        decoders[name] = decode
+        if decode is not None:
+            decoders[f"flashlight-text beam {args.beam}{label}"] = one_by_one(decode)
+            compared[f"flashlight-text beam {args.beam}{label}"] = line
     measured = measure(decoders, posteriors, args.repeats)
 
     print(header())
@@ -183,24 +205,24 @@ def main() -> None:
     print(f"posteriors: {source}; {len(posteriors)} lines, {len(charset)} classes")
     print(f"LM: order {args.order} Kneser-Ney on {args.lm_lines} training-split texts, "
           f"alpha {args.alpha}, beta 0")  # fmt: skip
-    if not library:
+    if not any(name.startswith("flashlight") for name in decoders):
         print("flashlight-text is not installed (pip install -e '.[dev]'): no library column")
-    print(f"ms/line: median of {args.repeats} alternated rounds (10th-90th percentile)")
+    print(f"ms/line: median of {args.repeats} alternated rounds (10th-90th percentile); "
+          "lines/s from the median; one line per call unless one batch")  # fmt: skip
     print()
-    print("| decoder | ms/line | CER | same output as inkbench |")
-    print("|---|---:|---:|---:|")
-    names = list(decoders)
-    ours_by_alpha = {0.0: measured[names[1]][0], args.alpha: measured[names[2]][0]}
+    print("| decoder | ms/line | lines/s | CER | same output as inkbench |")
+    print("|---|---:|---:|---:|---:|")
     for name, (outputs, times) in measured.items():
         texts = charset.decode_batch(outputs)
         low, high = percentile_range(times)
-        ms = f"{statistics.median(times):.2f} ({low:.2f}-{high:.2f})"
+        median = statistics.median(times)
+        ms = f"{median:.2f} ({low:.2f}-{high:.2f})"
         same = "-"
-        for alpha, lib_name in library.items():
-            if name == lib_name:
-                agree = sum(a == b for a, b in zip(outputs, ours_by_alpha[alpha], strict=True))
-                same = f"{100 * agree / len(outputs):.1f} %"
-        print(f"| {name} | {ms} | {cer(texts, truths):.4f} | {same} |")
+        if name in compared:
+            reference = measured[compared[name]][0]
+            agree = sum(a == b for a, b in zip(outputs, reference, strict=True))
+            same = f"{100 * agree / len(outputs):.1f} %"
+        print(f"| {name} | {ms} | {1000 / median:.0f} | {cer(texts, truths):.4f} | {same} |")
 
 
 if __name__ == "__main__":

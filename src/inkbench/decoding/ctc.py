@@ -1,16 +1,20 @@
-"""CTC decoding: best path (greedy) and prefix beam search with optional LM shallow fusion."""
+"""CTC decoding: best path (greedy) and prefix beam search with optional LM shallow fusion.
+
+The beam search's loop is compiled (``ctc_kernel``); this module prepares its arrays and
+shares the lines among threads."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
 
-from inkbench.decoding.lm import LMScorer, NGram
-
-_NEG_INF = float("-inf")
+from inkbench.decoding.ctc_kernel import decode_lines
+from inkbench.decoding.lm import LMScorer
+from inkbench.decoding.lm_tables import LMTables, pack_lm
 
 
 def ctc_greedy_decode(
@@ -42,29 +46,6 @@ def ctc_greedy_decode(
     return [chunk.tolist() for chunk in kept.split(counts)]
 
 
-def _logaddexp(a: float, b: float) -> float:
-    if a == _NEG_INF:
-        return b
-    if b == _NEG_INF:
-        return a
-    high, low = (a, b) if a > b else (b, a)
-    return high + math.log1p(math.exp(low - high))
-
-
-@dataclass
-class _Prefix:
-    """A beam entry: log-probabilities of the alignments ending in blank / in a character."""
-
-    blank: float = _NEG_INF
-    char: float = _NEG_INF
-    lm: float = 0.0  # summed LM log-probability of the prefix's characters
-    state: NGram = field(default_factory=tuple)
-
-    @property
-    def total(self) -> float:
-        return _logaddexp(self.blank, self.char)
-
-
 def ctc_beam_search(
     log_probs: torch.Tensor,
     lengths: torch.Tensor | None = None,
@@ -80,7 +61,8 @@ def ctc_beam_search(
     Each prefix sums the probabilities of all its alignments (blank-ended and
     character-ended kept apart so repeats collapse correctly); prefixes are ranked by
     ``log p_ctc + alpha * log p_lm + beta * length`` and the best ``beam_width`` survive
-    each step. With an LM the end of the line is scored too (p(</s> | prefix)).
+    each step. With an LM the end of the line is scored too (p(</s> | prefix)). The search
+    runs compiled (``ctc_kernel``), the lines spread over ``torch.get_num_threads()`` threads.
 
     Args:
         log_probs: (T, B, C) log-probabilities.
@@ -95,62 +77,71 @@ def ctc_beam_search(
 
     Returns:
         The best label sequence of each line.
+
+    Raises:
+        ValueError: a width below 1, a blank outside the classes, an LM over fewer classes
+            (the compiled loop does not check its indices).
     """
-    scores = log_probs.detach().float().cpu().numpy()
-    t_max, batch = scores.shape[:2]
-    steps = [t_max] * batch if lengths is None else lengths.cpu().tolist()
-    return [
-        _beam_search_line(scores[: int(steps[b]), b], beam_width, blank, lm, alpha, beta, prune)
-        for b in range(batch)
-    ]
+    scores = log_probs.detach().float().cpu().numpy()  # (T, B, C)
+    t_max, batch, classes = scores.shape
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    if not 0 <= blank < classes:
+        raise ValueError(f"blank {blank} is not one of the {classes} classes")
+    if lm is not None and len(lm.to_lm) < classes:
+        raise ValueError(f"the LM scorer knows {len(lm.to_lm)} classes, the outputs have {classes}")
+    steps = np.full(batch, t_max) if lengths is None else lengths.cpu().numpy()
+    labels = np.zeros((batch, t_max), dtype=np.int64)
+    found = np.zeros(batch, dtype=np.int64)
+    decode = functools.partial(
+        decode_lines,
+        scores,
+        steps.astype(np.int64),
+        beam_width=beam_width,
+        blank=blank,
+        prune=np.float32(prune),
+        alpha=float(alpha),
+        beta=float(beta),
+        **_lm_arguments(lm),
+        labels=labels,
+        lengths=found,
+    )
+    # The kernel releases the GIL: lines are dealt out to torch's thread budget, one kernel
+    # call per thread. Not numba's parallel=True: its only layer here is workqueue (the PyPI
+    # wheels lack OpenMP, TBB is not installed), which ends the process when two Python
+    # threads call a parallel function at once.
+    threads = max(1, min(torch.get_num_threads(), batch))
+    shares = [np.arange(first, batch, threads) for first in range(threads)]
+    if threads == 1:
+        decode(shares[0])
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(decode, shares))
+    return [labels[b, : found[b]].tolist() for b in range(batch)]
 
 
-def _beam_search_line(
-    scores: np.ndarray,
-    beam_width: int,
-    blank: int,
-    lm: LMScorer | None,
-    alpha: float,
-    beta: float,
-    prune: float,
-) -> list[int]:
-    # scores: (T, C) log-probabilities of one line
-    width = beam_width + 1  # characters tried per step: the best beam_width and the blank
-    beams = {(): _Prefix(blank=0.0, state=lm.start() if lm else ())}
+@functools.cache
+def _no_lm() -> LMTables:
+    """Tables of an empty LM: the kernel is compiled once, for one set of argument types."""
+    return pack_lm(1, np.zeros(1), [{}], [{}])
 
-    def fused(prefix: tuple[int, ...], entry: _Prefix) -> float:
-        return entry.total + alpha * entry.lm + beta * len(prefix)
 
-    for row in scores:
-        top = np.argpartition(row, -width)[-width:] if width < len(row) else np.arange(len(row))
-        candidates = {int(c) for c in top if row[c] >= prune} | {int(row.argmax())}
-        candidates.discard(blank)
-        following: dict[tuple[int, ...], _Prefix] = {}
-        for prefix, entry in beams.items():
-            total = entry.total
-            same = following.setdefault(prefix, _Prefix(lm=entry.lm, state=entry.state))
-            same.blank = _logaddexp(same.blank, total + float(row[blank]))
-            lm_row = lm.log_probs(entry.state) if lm is not None and candidates else None
-            for char in candidates:
-                p = float(row[char])
-                if prefix and char == prefix[-1]:
-                    # "aa" without a blank between collapses to "a"; only a blank-ended
-                    # alignment can start a second "a".
-                    same.char = _logaddexp(same.char, entry.char + p)
-                    mass = entry.blank + p
-                else:
-                    mass = total + p
-                longer = (*prefix, char)
-                child = following.get(longer)
-                if child is None:
-                    child = following[longer] = _Prefix(lm=entry.lm, state=entry.state)
-                    if lm is not None and lm_row is not None:
-                        child.lm += float(lm_row[char])
-                        child.state = lm.advance(entry.state, char)
-                child.char = _logaddexp(child.char, mass)
-        ranked = sorted(following.items(), key=lambda item: fused(*item), reverse=True)
-        beams = dict(ranked[:beam_width])
+def _lm_arguments(lm: LMScorer | None) -> dict[str, Any]:
+    """The kernel's LM arguments; placeholders of the same types without an LM."""
     if lm is None:
-        return list(max(beams.items(), key=lambda item: fused(*item))[0])
-    best = max(beams.items(), key=lambda item: fused(*item) + alpha * lm.end(item[1].state))
-    return list(best[0])
+        tables = _no_lm()
+        to_lm, is_char = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_)
+        start, eos = 1, 0
+    else:
+        tables = lm.lm.tables
+        to_lm, is_char = lm.to_lm.astype(np.int64), lm.is_char
+        (bos,) = lm.start()
+        start, eos = bos + 1, lm.lm.eos  # the packed state (<s>,)
+    return {
+        "use_lm": lm is not None,
+        "to_lm": to_lm,
+        "is_char": is_char,
+        "start": np.int64(start),
+        "eos": eos,
+        **tables._asdict(),
+    }

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from inkbench.decoding.arpa import BOS, NGram, ngram_counts, read_arpa, write_arpa
+from inkbench.decoding.lm_tables import LMTables, pack_lm
 from inkbench.errors import InkbenchError
 
 UNK, EOS, SPACE = "<unk>", "</s>", "<space>"
@@ -126,6 +127,11 @@ class CharNgramLM:
             total += self.text_log_prob(text)
             count += len(text) + 1
         return float(np.exp(-total / max(count, 1)))
+
+    @functools.cached_property
+    def tables(self) -> LMTables:
+        """The model as hash tables for compiled decoders, built on first use."""
+        return pack_lm(len(self.vocab), self._unigram, self.probs, self.backoffs)
 
     def counts(self) -> list[int]:
         """Number of n-grams of each order, as in the ARPA header (<s> is a 1-gram there)."""
@@ -285,10 +291,6 @@ class LMScorer:
     def log_probs(self, state: NGram) -> np.ndarray:
         """(num_classes,) natural-log LM probability of each id after ``state``."""
         return np.where(self.is_char, self.lm.distribution(state)[self.to_lm], 0.0)
-
-    def end(self, state: NGram) -> float:
-        """Log-probability that the line ends after ``state``."""
-        return self.lm.log_prob(state, self.lm.eos)
 
 
 @functools.lru_cache(maxsize=2)
