@@ -94,6 +94,12 @@ class ResNetTransformer(Seq2SeqRecognizer):
     def column_features(self, encoded: Tensors) -> torch.Tensor:
         return encoded[1]  # the feature map averaged over its height (B, W', D)
 
+    def start_state(self, encoded: Tensors) -> Tensors:
+        # An empty cache per layer (B, 0, D): decode() then starts at position 0.
+        columns = encoded[1]  # (B, W', D)
+        empty = columns.new_zeros((columns.shape[0], 0, self.dim))
+        return tuple(empty for _ in self.decoder.layers)
+
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None
     ) -> tuple[torch.Tensor, Tensors]:
