@@ -135,6 +135,11 @@ def test_encoder_decoders_write_an_encoder_and_a_step(tmp_path: Path) -> None:
     # The step takes its state as inputs: a key/value cache per layer with a growing length.
     state = [i for i in step.graph.input if i.name.startswith("state.")]
     assert state and all(i.type.tensor_type.shape.dim[1].dim_param for i in state)
+    with pytest.raises(InkbenchError, match="step graph; give its encoder"):
+        load_onnx(files[1])
+    files[1].unlink()
+    with pytest.raises(InkbenchError, match="m.step.onnx is missing"):
+        load_onnx(files[0])
 
 
 def test_metadata_records_what_inference_needs(tmp_path: Path) -> None:

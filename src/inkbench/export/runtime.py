@@ -160,7 +160,10 @@ def load_onnx(path: Path) -> Recognizer | Classifier:
         return Classifier(task.eval(), cfg, cpu)  # type: ignore[arg-type]
     stride = int(metadata_value(metadata, "width_stride", source))
     model: nn.Module
-    if metadata_value(metadata, "role", source) == "encoder":
+    role = metadata_value(metadata, "role", source)
+    if role == "step":
+        raise InkbenchError(f"{path}: an encoder-decoder's step graph; give its encoder's file")
+    if role == "encoder":
         step_path = path.with_name(metadata_value(metadata, "step_file", source))
         if not step_path.is_file():
             raise InkbenchError(f"{path}: its step decoder {step_path} is missing")

@@ -92,7 +92,12 @@ def export_onnx(model: nn.Module, cfg: Config, out: Path, source: str) -> list[P
         onnx.helper.set_model_props(
             proto, export_metadata(cfg, graph.role, source, **extra, **named)
         )
-        onnx.checker.check_model(proto, full_check=True)
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise InkbenchError(
+                f"model {cfg.model.name}: the ONNX checker refuses the export ({reason(exc)})"
+            ) from None
     check_onnx(model, height, protos, f"model {cfg.model.name}")
     for path, proto in reversed(list(zip(paths, protos, strict=True))):
         write_atomic(path, proto.SerializeToString())
