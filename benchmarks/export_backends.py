@@ -123,8 +123,8 @@ def main() -> None:
         f"decoder {decoder}, {args.repeats} repeats alternating; median (min-max); shared cores"
     )
     print(
-        f"round trip: {same}/{len(lines)} texts identical, largest log-probability "
-        f"difference {worst:.2e}\n"
+        f"round trip: {same}/{len(lines)} texts identical ({sum(map(bool, texts['torch']))} "
+        f"not empty), largest log-probability difference {worst:.2e}\n"
     )
     print(f"| backend | latency ms (b=1) | lines/s (b={args.batch}) |")
     print("|---|---:|---:|")
