@@ -105,8 +105,9 @@ class OnnxSeq2Seq(Seq2SeqRecognizer):
     per token.
     """
 
-    #: Read by the CTC head of joint training only, which inference never builds.
-    column_dim = 0
+    #: Sizes the CTC head of joint training (``task.ctc_weight``), which the task builds and
+    #: inference never runs: 1 keeps it a valid, tiny layer.
+    column_dim = 1
 
     def __init__(
         self, encoder: OnnxSession, step: OnnxSession, num_classes: int, width_stride: int
