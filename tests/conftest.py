@@ -18,6 +18,29 @@ if TYPE_CHECKING:
 
 WORDS = ["ab", "ba", "abc", "cab", "bca", "a b", "cc", "acb"]
 
+#: Options that make every reference OCR model tiny, for tests parametrized over the registry
+#: (a model without an entry runs at its defaults).
+TINY_OCR: dict[str, dict[str, object]] = {
+    "crnn": {"channels": [8, 16, 16, 16], "hidden": 16, "lstm_layers": 1, "dropout": 0.0},
+    "line_cnn": {"channels": [8, 16, 16], "dim": 32, "dropout": 0.0},
+    "line_cnn_lstm": {"channels": [8, 16, 16], "dim": 16, "hidden": 16, "dropout": 0.0},
+    "attention": {
+        "channels": [8, 16, 16, 16],
+        "encoder_hidden": 16,
+        "embedding": 8,
+        "hidden": 32,
+        "dropout": 0.0,
+    },
+    "resnet_transformer": {
+        "channels": [8, 16, 16],
+        "dim": 32,
+        "heads": 2,
+        "layers": 1,
+        "feedforward": 32,
+        "dropout": 0.0,
+    },
+}
+
 #: Options that make the encoder-decoder models tiny (``tiny_config`` makes a tiny CRNN).
 TINY_MODELS = {
     "attention": {"channels": [4, 8, 8, 8], "encoder_hidden": 8, "embedding": 8, "hidden": 16},

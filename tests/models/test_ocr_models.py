@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from conftest import TINY_OCR
 from inkbench.config import validate_config
 from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch, collate_lines, line_to_tensor
@@ -18,26 +19,7 @@ from inkbench.models import MODELS
 from inkbench.models.registry import model_objective
 from inkbench.tasks import build_task
 
-TINY: dict[str, dict[str, object]] = {
-    "crnn": {"channels": [8, 16, 16, 16], "hidden": 16, "lstm_layers": 1, "dropout": 0.0},
-    "line_cnn": {"channels": [8, 16, 16], "dim": 32, "dropout": 0.0},
-    "line_cnn_lstm": {"channels": [8, 16, 16], "dim": 16, "hidden": 16, "dropout": 0.0},
-    "attention": {
-        "channels": [8, 16, 16, 16],
-        "encoder_hidden": 16,
-        "embedding": 8,
-        "hidden": 32,
-        "dropout": 0.0,
-    },
-    "resnet_transformer": {
-        "channels": [8, 16, 16],
-        "dim": 32,
-        "heads": 2,
-        "layers": 1,
-        "feedforward": 32,
-        "dropout": 0.0,
-    },
-}
+TINY = TINY_OCR
 TEXTS = ["ab", "ba c", "cab", "b"]
 
 

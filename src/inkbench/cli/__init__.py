@@ -15,6 +15,7 @@ from inkbench.cli import (
     bench,
     check,
     data,
+    export,
     features,
     inspect,
     lm,
@@ -37,6 +38,7 @@ app.command(context_settings={"allow_interspersed_args": True})(train.train)
 app.command("eval")(train.eval_command)
 app.command()(train.predict)
 app.command()(features.features)
+app.command()(export.export)
 app.command()(profile.profile)
 app.command()(sweep.sweep)
 app.command(context_settings={"allow_interspersed_args": True})(bench.bench)

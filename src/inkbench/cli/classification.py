@@ -12,17 +12,19 @@ from inkbench.console import line_console
 from inkbench.errors import InkbenchError
 
 if TYPE_CHECKING:
+    from inkbench.evaluation.classify import Classifier
     from inkbench.runs.store import Run
 
 #: Classes listed after the accuracy line, lowest accuracy first.
 HARDEST_SHOWN = 5
 
 
-def refuse_ocr_options(run: Run, options: dict[str, Any]) -> None:
-    """An error naming the first OCR-only option given for a classification run."""
+def refuse_ocr_options(name: str, options: dict[str, Any]) -> None:
+    """An error naming the first OCR-only option given for a classification run (or export)
+    called ``name``."""
     for flag, value in options.items():
         if value:
-            raise InkbenchError(f"{flag}: used with OCR runs only; {run.name} is a classifier")
+            raise InkbenchError(f"{flag}: used with OCR runs only; {name} is a classifier")
 
 
 def accuracy_line(scores: dict[str, Any]) -> str:
@@ -70,17 +72,23 @@ def eval_classifier(
         line_console().print(f"report: {scores['report']}")
 
 
-def predict_classifier(
-    run: Run, images: list[Path], checkpoint: str, top_k: int, tta: str, as_json: bool
-) -> None:
-    """``inkbench predict`` with a classification run: the top classes of each image."""
+def check_predict_options(top_k: int, tta: str) -> None:
+    """``predict``'s classifier options, checked before the model is loaded."""
     from inkbench.data.images.transforms import check_tta
-    from inkbench.evaluation.classify import predict_files
 
     if top_k < 1:
         raise InkbenchError(f"--top-k: expected 1 or more, got {top_k}")
     check_tta(tta, "--tta")
-    found = predict_files(run, images, top_k, checkpoint, tta)
+
+
+def predict_classifier(
+    classifier: Classifier, images: list[Path], top_k: int, as_json: bool
+) -> None:
+    """``inkbench predict`` with a classifier (options checked by ``check_predict_options``):
+    the top classes of each image."""
+    from inkbench.evaluation.classify import predict_files
+
+    found = predict_files(classifier, images, top_k)
     if as_json:
         predictions = [
             {"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}

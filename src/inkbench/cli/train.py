@@ -189,7 +189,7 @@ def eval_command(
         from inkbench.cli.classification import eval_classifier, refuse_ocr_options
 
         ocr_only = {"--decode": decode, "--data": data, "--no-sets": no_sets}
-        refuse_ocr_options(found, ocr_only)
+        refuse_ocr_options(found.name, ocr_only)
         eval_classifier(found, split, checkpoint, batch_size, tta or "none", report, as_json)
         return
     if tta is not None:
@@ -220,7 +220,12 @@ def eval_command(
 
 
 def predict(
-    run: Annotated[str, typer.Argument(help="Run folder, or its name in --runs-dir.")],
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="Run folder, or its name in --runs-dir; with --backend onnx also an .onnx file."
+        ),
+    ],
     images: Annotated[
         list[Path], typer.Argument(help="Image files (text lines; any image for a classifier).")
     ],
@@ -230,6 +235,14 @@ def predict(
         int | None, typer.Option("--top-k", help="Classifiers: classes shown per image [5].")
     ] = None,
     tta: Tta = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch (the checkpoint) or onnx (onnxruntime on the run's export/CHECKPOINT.onnx "
+            "from `inkbench export`, or on the .onnx file given as RUN); same preparation and "
+            "decoding either way."
+        ),
+    ] = "torch",
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -238,23 +251,53 @@ def predict(
     ``--json`` prints ``{"predictions": [{"image", "text"}]}``, for a classifier
     ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``.
     """
+    from dataclasses import replace
+
+    from inkbench.evaluation.classify import Classifier
     from inkbench.evaluation.evaluate import Recognizer, decoding_overrides, read_line_image
     from inkbench.runs.store import find_run
 
-    found = find_run(run, runs_dir)
-    if found.config().family == "cls":
-        from inkbench.cli.classification import predict_classifier, refuse_ocr_options
+    if backend not in ("torch", "onnx"):
+        raise InkbenchError(f"--backend {backend!r}: expected torch or onnx")
+    if checkpoint not in ("best", "last"):
+        raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
+    served: Recognizer | Classifier | None = None
+    if backend == "onnx":
+        from inkbench.export.runtime import load_onnx, onnx_file
 
-        refuse_ocr_options(found, {"--decode": decode})
-        k = 5 if top_k is None else top_k
-        predict_classifier(found, images, checkpoint, k, tta or "none", as_json)
+        path = onnx_file(run, runs_dir, checkpoint)
+        served = load_onnx(path)
+        name, family = str(path), served.cfg.family
+    else:
+        found = find_run(run, runs_dir)
+        name, family = found.name, found.config().family
+    if family == "cls":
+        from inkbench.cli.classification import (
+            check_predict_options,
+            predict_classifier,
+            refuse_ocr_options,
+        )
+
+        refuse_ocr_options(name, {"--decode": decode})
+        k, views = 5 if top_k is None else top_k, tta or "none"
+        check_predict_options(k, views)
+        classifier = (
+            replace(served, tta=views)
+            if isinstance(served, Classifier)
+            else Classifier.from_run(found, checkpoint, tta=views)
+        )
+        predict_classifier(classifier, images, k, as_json)
         return
     for flag, value in (("--top-k", top_k), ("--tta", tta)):
         if value is not None:
-            raise InkbenchError(f"{flag}: used with classifiers only; {found.name} is an OCR run")
+            raise InkbenchError(f"{flag}: used with classifiers only; {name} is an OCR run")
     decoding = decoding_overrides(decode or [])
     arrays = [read_line_image(p) for p in images]
-    recognizer = Recognizer.from_run(found, checkpoint, decoding=decoding)
+    recognizer = (
+        served.with_decoding(decoding)
+        if isinstance(served, Recognizer)
+        else Recognizer.from_run(found, checkpoint, decoding=decoding)
+    )
     texts = recognizer.transcribe(arrays)
     if as_json:
         print_json(

@@ -110,12 +110,12 @@ class Classifier:
 
 
 def predict_files(
-    run: Run, paths: list[Path], k: int = 5, checkpoint: str = "best", tta: str = "none"
+    classifier: Classifier, paths: list[Path], k: int = 5
 ) -> list[list[tuple[str, float]]]:
     """The ``k`` most probable classes of each image file (an unreadable file is an error),
-    with ``tta``'s views averaged as ``eval --tta`` averages them."""
+    with the classifier's ``tta`` views averaged as ``eval --tta`` averages them."""
     images = [read_image(path) for path in paths]
-    return Classifier.from_run(run, checkpoint, tta=tta).top_classes(images, k)
+    return classifier.top_classes(images, k)
 
 
 @dataclass

@@ -100,6 +100,16 @@ class Recognizer:
         target = torch.device(device) if device else default_device()
         return cls(task.to(target).eval(), cfg, target)
 
+    def with_decoding(self, decoding: Mapping[str, Any]) -> Recognizer:
+        """The same network decoded with other settings (``decoding_overrides``); the task
+        around it is rebuilt, the network is shared."""
+        if not decoding:
+            return self
+        cfg = with_decoding(self.cfg, decoding)
+        task = build_task(cfg, self.task.model)
+        assert isinstance(task, RecognitionTask)
+        return Recognizer(task.eval(), cfg, self.device)
+
     @torch.no_grad()
     def transcribe_batch(self, batch: LineBatch) -> list[str]:
         return self.task.transcribe(batch.images.to(self.device), batch.widths.to(self.device))

@@ -72,7 +72,8 @@ class AttentionRecognizer(Seq2SeqRecognizer):
     def column_features(self, encoded: Tensors) -> torch.Tensor:
         return encoded[0]  # the BiLSTM memory (B, S, M)
 
-    def initial_state(self, memory: torch.Tensor, mask: torch.Tensor) -> Tensors:
+    def start_state(self, encoded: Tensors) -> Tensors:
+        memory, _, mask = encoded  # (B, S, M), (B, S, A), (B, S)
         valid = (~mask).unsqueeze(-1).float()  # (B, S, 1)
         mean = (memory * valid).sum(1) / valid.sum(1)  # (B, M)
         h = torch.tanh(self.init_hidden(mean))  # (B, hidden)
@@ -85,7 +86,7 @@ class AttentionRecognizer(Seq2SeqRecognizer):
         # tokens: (B, L); state: (h, [c,] [attentional vector]), each (B, hidden)
         memory, keys, mask = encoded  # (B, S, M), (B, S, A), (B, S)
         if state is None:
-            state = self.initial_state(memory, mask)
+            state = self.start_state(encoded)
         embedded = self.dropout(self.embedding(tokens))  # (B, L, E)
         outputs = []
         for t in range(tokens.shape[1]):

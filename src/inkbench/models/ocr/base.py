@@ -76,6 +76,12 @@ class Seq2SeqRecognizer(nn.Module):
         """Encoder outputs for (B, 1, H, W) images: batch-first tensors ``decode`` reads."""
         raise NotImplementedError
 
+    def start_state(self, encoded: Tensors) -> Tensors:
+        """The state ``decode(encoded, tokens, None)`` starts from, as batch-first tensors:
+        an exported step decoder (``inkbench.export``) takes its state as inputs at every
+        step, the first one included."""
+        raise NotImplementedError
+
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None
     ) -> tuple[torch.Tensor, Tensors]:

@@ -94,6 +94,12 @@ class ResNetTransformer(Seq2SeqRecognizer):
     def column_features(self, encoded: Tensors) -> torch.Tensor:
         return encoded[1]  # the feature map averaged over its height (B, W', D)
 
+    def start_state(self, encoded: Tensors) -> Tensors:
+        # An empty cache per layer (B, 0, D): decode() then starts at position 0.
+        columns = encoded[1]  # (B, W', D)
+        empty = columns.new_zeros((columns.shape[0], 0, self.dim))
+        return tuple(empty for _ in self.decoder.layers)
+
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None
     ) -> tuple[torch.Tensor, Tensors]:
@@ -105,9 +111,11 @@ class ResNetTransformer(Seq2SeqRecognizer):
         start = 0 if state is None else state[0].shape[1]
         x = self.position_1d(self.embedding(tokens) * math.sqrt(self.dim), offset=start)
         length = tokens.shape[1]
-        # Query i (position start + i) sees keys 0 .. start + i.
-        causal = torch.ones(length, start + length, dtype=torch.bool, device=tokens.device)
-        causal = causal.triu(start + 1)  # True: masked
+        # Query i (position start + i) sees keys 0 .. start + i. Built from aranges rather
+        # than ``triu(start + 1)``, whose diagonal an ONNX trace would freeze to one prefix.
+        queries = torch.arange(length, device=tokens.device) + start  # (L,)
+        seen = torch.arange(start + length, device=tokens.device)  # (L0+L,)
+        causal = seen.unsqueeze(0) <= queries.unsqueeze(1)  # (L, L0+L) True: may attend
         cache = []
         for i, layer in enumerate(self.decoder.layers):
             inputs = x if state is None else torch.cat([state[i], x], 1)  # (B, L0+L, D)
@@ -122,13 +130,37 @@ def _memory_keys_values(
     layer: nn.TransformerDecoderLayer, memory: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The cross-attention's keys and values of ``memory``, split into heads."""
-    attention = layer.multihead_attn
-    b, s, d = memory.shape
+    return _projected(layer.multihead_attn, memory, 1), _projected(layer.multihead_attn, memory, 2)
+
+
+def _projected(attention: nn.MultiheadAttention, x: torch.Tensor, part: int) -> torch.Tensor:
+    """``attention``'s query (``part`` 0), key (1) or value (2) projection of ``x`` (B, N, D),
+    split into heads: (B, heads, N, D/heads)."""
+    b, n, d = x.shape
     heads = attention.num_heads
-    weight, bias = attention.in_proj_weight, attention.in_proj_bias
-    keys = F.linear(memory, weight[d : 2 * d], bias[d : 2 * d])  # (B, S, D)
-    values = F.linear(memory, weight[2 * d :], bias[2 * d :])  # (B, S, D)
-    return tuple(t.view(b, s, heads, d // heads).transpose(1, 2) for t in (keys, values))
+    rows = slice(part * d, (part + 1) * d)
+    projected = F.linear(x, attention.in_proj_weight[rows], attention.in_proj_bias[rows])
+    return projected.view(b, n, heads, d // heads).transpose(1, 2)
+
+
+def _attend(
+    attention: nn.MultiheadAttention,
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    allowed: torch.Tensor,
+) -> torch.Tensor:
+    """``attention``'s output (B, L, D) for projected heads (B, heads, L|N, D/heads);
+    ``allowed`` is True where a query may attend a key (broadcast to (B, heads, L, N))."""
+    attended = F.scaled_dot_product_attention(
+        query,
+        keys,
+        values,
+        attn_mask=allowed,
+        dropout_p=attention.dropout if attention.training else 0.0,
+    )  # (B, heads, L, D/heads)
+    b, _, length, _ = attended.shape
+    return attention.out_proj(attended.transpose(1, 2).reshape(b, length, -1))
 
 
 def _decoder_layer(
@@ -144,26 +176,18 @@ def _decoder_layer(
 
     The same sublayers and weights as ``nn.TransformerDecoderLayer.forward`` (a test holds
     the two equal), but keys and values of the earlier positions come from ``inputs`` and
-    those of the memory are precomputed: PyTorch's layer has no incremental mode.
+    those of the memory are precomputed: PyTorch's layer has no incremental mode. Both
+    attentions use the layers' own projections on explicit shapes (``nn.MultiheadAttention``
+    bakes its sequence lengths into an ONNX trace, so an exported step would fit one prefix).
     """
-    keys = layer.norm1(inputs)
-    attended = layer.self_attn(layer.norm1(x), keys, keys, attn_mask=causal, need_weights=False)
-    x = x + layer.dropout1(attended[0])
-    # Cross-attention with the layer's own projections, on the cached memory keys/values.
-    attention = layer.multihead_attn
-    b, length, d = x.shape
-    heads = attention.num_heads
-    query = F.linear(layer.norm2(x), attention.in_proj_weight[:d], attention.in_proj_bias[:d])
-    query = query.view(b, length, heads, d // heads).transpose(1, 2)  # (B, heads, L, D/heads)
-    attended = F.scaled_dot_product_attention(
-        query,
-        memory_keys,
-        memory_values,
-        attn_mask=~memory_mask[:, None, None, :],  # True: may attend
-        dropout_p=attention.dropout if attention.training else 0.0,
-    )  # (B, heads, L, D/heads)
-    attended = attention.out_proj(attended.transpose(1, 2).reshape(b, length, d))
-    x = x + layer.dropout2(attended)
+    own, cross = layer.self_attn, layer.multihead_attn
+    keys = layer.norm1(inputs)  # (B, L0+L, D)
+    query = _projected(own, layer.norm1(x), 0)
+    attended = _attend(own, query, _projected(own, keys, 1), _projected(own, keys, 2), causal)
+    x = x + layer.dropout1(attended)
+    query = _projected(cross, layer.norm2(x), 0)
+    allowed = ~memory_mask[:, None, None, :]  # (B, 1, 1, S)
+    x = x + layer.dropout2(_attend(cross, query, memory_keys, memory_values, allowed))
     return x + layer._ff_block(layer.norm3(x))
 
 
