@@ -138,7 +138,7 @@ def test_encoder_decoders_write_an_encoder_and_a_step(tmp_path: Path) -> None:
     with pytest.raises(InkbenchError, match="step graph; give its encoder"):
         load_onnx(files[1])
     files[1].unlink()
-    with pytest.raises(InkbenchError, match="m.step.onnx is missing"):
+    with pytest.raises(InkbenchError, match=r"m\.step\.onnx is missing"):
         load_onnx(files[0])
 
 
