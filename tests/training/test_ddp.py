@@ -112,13 +112,14 @@ def test_a_single_process_run_of_the_same_global_batch_ends_close(setup: Path) -
     one, two = _rows(single)[-1], _rows(ddp)[-1]
     assert one["step"] == two["step"]  # same steps over the same global batches
     # Each step averages the gradient over the same 8 lines in both runs; what differs is that
-    # BatchNorm normalizes each process's 4 lines with their own statistics, and that each
-    # process pads its lines to its own widest (the bidirectional LSTM reads the padding).
-    # Measured here: 0.5 % apart in train loss, 0.03 % in val loss after 2 epochs; 2 % is four
-    # times that, while a run that averaged the loss over one process's lines only, or that
-    # stepped on each process's batch alone, would differ by its whole learning progress.
-    for key in ("train/loss", "val/loss"):
-        assert float(two[key]) == pytest.approx(float(one[key]), rel=0.02), key
+    # BatchNorm normalizes each process's 4 lines with their own statistics (train mode), and
+    # that each process pads its lines to its own widest (the bidirectional LSTM reads the
+    # padding). Measured on this data (shared cores, same on every run): 1.7 % apart in train
+    # loss, 0.3 % in val loss after 2 epochs. A run that stepped on each process's 4 lines
+    # alone (a single process at batch size 4: twice the steps) ends 9 % and 8 % away: the
+    # tolerances sit between, 4 % on the train loss (BatchNorm in train mode) and 2 % on val.
+    assert float(two["train/loss"]) == pytest.approx(float(one["train/loss"]), rel=0.04)
+    assert float(two["val/loss"]) == pytest.approx(float(one["val/loss"]), rel=0.02)
     assert float(two["val/cer"]) == pytest.approx(float(one["val/cer"]), abs=0.05)
     first = _rows(single)[0]
     assert float(one["val/loss"]) < float(first["val/loss"])  # both runs learn something
