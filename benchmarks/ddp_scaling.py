@@ -67,7 +67,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(header())
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
     rates: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
