@@ -9,6 +9,7 @@ import torch
 from inkbench.data.images.datamodule import image_loader
 from inkbench.data.lines import WidthBuckets, line_loader, sorted_batches
 from inkbench.data.shards import Shard, TrainShards
+from inkbench.errors import InkbenchError
 
 
 class _Widths(torch.utils.data.Dataset):
@@ -121,6 +122,12 @@ def test_a_global_batch_too_small_to_share_is_skipped_by_every_process() -> None
     parts = [list(TrainShards(batches, 9 % 4, Shard(r, 2))) for r in range(2)]
     assert len(parts[0]) == len(parts[1]) == len(TrainShards(batches, 1, Shard(0, 2))) == 2
     assert all(len(b) == 2 for part in parts for b in part)
+
+
+def test_an_evaluation_with_fewer_batches_than_processes_is_refused() -> None:
+    # A process without a batch would never log the loss the others sum with it, and hang them.
+    with pytest.raises(InkbenchError, match="makes 1 batch"):
+        _lines([10, 20, 30], 3, False, 4, Shard(1, 2))
 
 
 def test_part_sizes_differ_by_at_most_one() -> None:

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from inkbench.errors import InkbenchError
+
 Key = TypeVar("Key")
 
 
@@ -40,7 +42,15 @@ class Shard:
     def evaluation(self, batches: Sequence[list[Key]]) -> list[list[Key]]:
         """Every ``world_size``-th per-device batch from the ``rank``-th: the processes'
         batches together are exactly ``batches`` (a sum of edit distances over them equals a
-        single-process evaluation's). Counts may differ by one: evaluation steps do not sync."""
+        single-process evaluation's). Counts may differ by one: evaluation steps do not sync,
+        but every process must have one (each logs its loss, and the logged values are summed
+        across processes at the end)."""
+        if len(batches) < self.world_size:
+            raise InkbenchError(
+                f"data.batch_size: the evaluated split makes {len(batches)} batch(es), fewer "
+                f"than the {self.world_size} ddp processes that share them; lower "
+                "data.batch_size or use fewer processes"
+            )
         return list(batches[self.rank :: self.world_size])
 
 
