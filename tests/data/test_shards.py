@@ -80,7 +80,7 @@ def test_the_global_batches_depend_on_the_global_batch_size_not_the_process_coun
     assert merged(four) == merged(two)
 
 
-@pytest.mark.parametrize("size", [5, 17, 24])
+@pytest.mark.parametrize("size", [9, 17, 24])
 @pytest.mark.parametrize("cached", [True, False], ids=["sorted", "no-widths"])
 def test_evaluation_batches_are_the_single_process_ones_shared_out(size: int, cached: bool) -> None:
     widths = np.random.default_rng(2).integers(8, 200, size).tolist() if cached else None
