@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_config, write_folder
+from conftest import tiny_cls_config, tiny_config, write_folder, write_image_splits
 
 pytestmark = pytest.mark.slow
 
@@ -77,8 +77,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg["data"].update(cache=True, batch_size=PER_DEVICE)
     (root / "tiny.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     (root / "driver.py").write_text(DRIVER, encoding="utf-8")
-    done = _inkbench(["train", "tiny.yaml", *DDP, "--runs-dir", "runs", "--name", "ddp"], root)
+    args = ["train", "tiny.yaml", *DDP, "--runs-dir", "runs", "--name", "ddp", "--eval-split"]
+    done = _inkbench([*args, "val"], root)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Process 0 alone reports, and evaluates after training on its own.
+    assert done.stdout.count("finished:") == 1 and done.stdout.count("val: CER") == 1
     return root
 
 
@@ -152,3 +155,17 @@ def test_processes_train_disjoint_lines_and_a_resumed_run_matches(setup: Path) -
     assert meta["status"] == "completed" and len(meta["resumed"]) == 1
     (straight,) = list((setup / "runs").iterdir())
     assert _without_timing(_rows(run)) == _without_timing(_rows(straight))
+
+
+def test_a_classifier_trains_under_ddp_and_is_evaluated_after(tmp_path: Path) -> None:
+    cfg = tiny_cls_config(write_image_splits(tmp_path / "shapes"))
+    (tmp_path / "cls.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    args = ["train", "cls.yaml", *DDP, "--runs-dir", "runs", "--eval-split", "val"]
+    done = _inkbench(args, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = list((tmp_path / "runs").iterdir())
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    # 36 training images, 2 x 6 per step: 3 steps per epoch.
+    assert [r["step"] for r in rows] == ["3", "6"]
+    assert "val: top-1" in done.stdout

@@ -294,6 +294,7 @@ def train(
         console.print(f"precision: {trainer.precision}", highlight=False)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         trainer.strategy.broadcast(run.name)  # the name the others return (follow_run)
+        leave_processes()
     except (KeyboardInterrupt, SystemExit) as exc:
         run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")
         if isinstance(exc, SystemExit) and not exc.code:
@@ -327,6 +328,14 @@ def resume_checkpoint(run: Run) -> Path:
     return path
 
 
+def leave_processes() -> None:
+    """End this process's part in the ddp process group once training is over: metrics computed
+    afterwards (``train --eval-split`` in process 0) are then this process's own, where
+    torchmetrics would otherwise wait for the others to sync."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def follow_run(
     cfg: Config,
     runs_dir: Path,
@@ -353,4 +362,5 @@ def follow_run(
     trainer = build_trainer(cfg, run_dir, line_console(), callbacks)
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     name = trainer.strategy.broadcast(None)
+    leave_processes()
     return Run(runs_dir / name) if resume is None else resume
