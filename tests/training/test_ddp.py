@@ -21,7 +21,9 @@ import yaml
 
 from conftest import tiny_cls_config, tiny_config, write_folder, write_image_splits
 
-pytestmark = pytest.mark.slow
+# Each test starts 2 to 4 Python processes that import torch and Lightning: up to 2.5 min on
+# 2 cores shared with other work, where the suite's 300 s limit would be too close.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DDP = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 #: Distinct texts (so a line is known by its text) of unequal lengths over 'abc '.
