@@ -3,4 +3,4 @@ ddp launcher re-runs the command it was started with, once per further device)."
 
 from inkbench.cli import main
 
-main()
+raise SystemExit(main())
