@@ -294,7 +294,13 @@ class TrainerConfig(_Section):
     accelerator: str = "auto"
     """Lightning accelerator: auto, cpu, gpu, mps..."""
     devices: int | str = "auto"
-    """Lightning devices."""
+    """Lightning devices per node (processes under ddp: one per device); data.batch_size is
+    per device, so the global batch is batch_size x devices x num_nodes."""
+    strategy: Literal["auto", "ddp"] = "auto"
+    """Lightning strategy: auto (one process), or ddp (one process per device, gradients
+    averaged; launched by Lightning, torchrun or SLURM: docs/training.md)."""
+    num_nodes: int = Field(1, ge=1)
+    """Machines taking part in a ddp training (each runs devices processes)."""
     precision: Literal[
         "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"
     ] = "auto"

@@ -16,12 +16,14 @@ from conftest import tiny_cls_config, write_image_folder
 from inkbench.cli import main
 from inkbench.config import load_config, validate_config
 from inkbench.data.images.transforms import image_transform
+from inkbench.errors import InkbenchError
 from inkbench.tasks import ImageClassification
 from inkbench.tasks.recognition import CTCRecognition, build_model
 from inkbench.training.tuning import (
     check_overfit,
     find_batch_size,
     steepest_descent,
+    tuning_trainer,
     without_augmentation,
 )
 
@@ -269,3 +271,10 @@ def test_the_overfit_check_trains_classifiers_without_augmentation(image_folder:
     spec = plain.data.transforms
     assert (spec.size, spec.center_crop_fraction) == (16, 0.8)
     assert repr(image_transform(spec, train=True)) == repr(image_transform(spec, train=False))
+
+
+def test_the_tuning_tools_run_in_one_process(tiny_config_file: Path, tmp_path: Path) -> None:
+    # What they find holds per device; under ddp each process would search on its own.
+    ddp = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
+    with pytest.raises(InkbenchError, match="2 processes; the tuning tools run in one"):
+        tuning_trainer(load_config(tiny_config_file, ddp), tmp_path)

@@ -64,6 +64,8 @@ def train(
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Train a model from a config file into a new run folder."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from inkbench.config import load_config, validate_config
     from inkbench.evaluation.evaluate import decoding_overrides, evaluate, with_decoding
     from inkbench.evaluation.sets import check_eval_sets, evaluate_sets
@@ -102,6 +104,8 @@ def train(
         if eval_split:
             check_eval_sets(cfg, cfg.eval.sets, "eval.sets")
         result = train_run(cfg, runs_dir, name=name)
+    if rank_zero_only.rank != 0:
+        return  # another ddp process: process 0 reports and evaluates the run
     console = line_console()
     best = result.meta().get("best", {})
     console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")

@@ -59,7 +59,9 @@ class LineDataModule(SplitDataModule[EncodedLines]):
 
     def loader(self, items: EncodedLines, shuffle: bool) -> DataLoader:
         data = self.cfg.data
-        return line_loader(items, data.batch_size, shuffle, self.cfg.seed, data.num_workers)
+        return line_loader(
+            items, data.batch_size, shuffle, self.cfg.seed, data.num_workers, self.shard()
+        )
 
     def font_split(self) -> dict[str, list[str]] | None:
         """The fonts (writers) of every split, for a dataset that renders its lines."""

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, Dataset, SequentialSampler
 
 from inkbench.config import PreprocessConfig
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import LineDataset
 from inkbench.data.preprocess import normalize_line
+from inkbench.data.shards import ONE_PROCESS, Shard, TrainShards
 
 
 def fit_line(image: np.ndarray, height: int, max_width: int) -> np.ndarray:
@@ -194,9 +195,15 @@ def sorted_batches(widths: list[int], batch_size: int) -> list[list[int]]:
 
 
 def line_loader(
-    data: EncodedLines, batch_size: int, shuffle: bool, seed: int, num_workers: int
+    data: EncodedLines,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
+    shard: Shard = ONE_PROCESS,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader of LineBatches: width-bucketed when widths are known, seeded shuffling."""
+    """A DataLoader of LineBatches: width-bucketed when widths are known, seeded shuffling;
+    ``batch_size`` lines per device, ``shard``'s share of the batches (``data.shards``)."""
     widths = data.widths()
     workers = 0 if widths is not None else num_workers  # cached lines need no workers
     common = {
@@ -204,6 +211,9 @@ def line_loader(
         "persistent_workers": workers > 0,
         "collate_fn": collate_lines,
     }
+    if shard.world_size > 1:
+        batches = _sharded_batches(len(data), widths, batch_size, shuffle, seed, shard)
+        return torch.utils.data.DataLoader(data, batch_sampler=batches, **common)
     if widths is not None:
         batches = (
             WidthBuckets(widths, batch_size, seed)
@@ -213,3 +223,24 @@ def line_loader(
         return torch.utils.data.DataLoader(data, batch_sampler=batches, **common)
     sampler = EpochShuffle(len(data), seed) if shuffle else None
     return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, **common)
+
+
+def _sharded_batches(
+    size: int, widths: list[int] | None, batch_size: int, shuffle: bool, seed: int, shard: Shard
+) -> TrainShards | list[list[int]]:
+    """``shard``'s batches of the ones a single process would draw: training, its part of each
+    global batch (``world_size`` x ``batch_size`` lines); evaluation, whole per-device batches."""
+    if not shuffle:
+        batches = (
+            sorted_batches(widths, batch_size)
+            if widths is not None
+            else list(BatchSampler(SequentialSampler(range(size)), batch_size, drop_last=False))
+        )
+        return shard.evaluation(batches)
+    step = batch_size * shard.world_size
+    buckets: WidthBuckets | BatchSampler = (
+        WidthBuckets(widths, step, seed)
+        if widths is not None
+        else BatchSampler(EpochShuffle(size, seed), step, drop_last=False)
+    )
+    return TrainShards(buckets, size % step, shard)

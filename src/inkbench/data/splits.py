@@ -9,6 +9,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from inkbench.config import Config
+from inkbench.data.shards import ONE_PROCESS, Shard
 
 Items = TypeVar("Items")
 
@@ -28,6 +29,13 @@ class SplitDataModule(L.LightningDataModule, Generic[Items]):
     def loader(self, items: Items, shuffle: bool) -> DataLoader:
         """A DataLoader over a split's items (the family's batching)."""
         raise NotImplementedError
+
+    def shard(self) -> Shard:
+        """This process's share of the batches: under a ddp Trainer, its rank of its world."""
+        trainer = self.trainer  # None outside a Trainer (tools that build loaders themselves)
+        if trainer is None:
+            return ONE_PROCESS
+        return Shard(trainer.global_rank, trainer.world_size)
 
     def split(self, name: str) -> Items:
         if name not in self.splits:

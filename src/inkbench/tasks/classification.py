@@ -144,21 +144,27 @@ class ImageClassification(Task):
         loss = self.loss(logits, targets)
         for weight, aux_logits in zip(self.model.aux_weights, aux, strict=True):
             loss = loss + weight * self.loss(aux_logits, targets)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch))
+        # sync_dist: under ddp, the mean over every process's images (a no-op in one process).
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch), sync_dist=True
+        )
         # The logits too: `check overfit` reads a classifier's training accuracy from them.
         return {"loss": loss, "batch": batch, "logits": logits.detach()}
 
     def _eval_step(self, batch: ImageBatch, stage: str, scores: nn.Module) -> None:
         logits = self(batch.images)
         scores.update(logits, batch.labels)
-        self.log(f"{stage}/loss", self.loss(logits, batch.labels), batch_size=len(batch))
+        self.log(
+            f"{stage}/loss", self.loss(logits, batch.labels), batch_size=len(batch), sync_dist=True
+        )
 
     def validation_step(self, batch: ImageBatch, batch_idx: int) -> None:
         self._eval_step(batch, "val", self.val_scores)
 
     def on_validation_epoch_end(self) -> None:
+        # compute() counts every ddp process's images: sync_dist only tells Lightning so.
         for name, value in self.val_scores.compute().items():
-            self.log(f"val/{name}", value)
+            self.log(f"val/{name}", value, sync_dist=True)
         self.val_scores.reset()
 
     def test_step(self, batch: ImageBatch, batch_idx: int) -> None:
@@ -167,6 +173,6 @@ class ImageClassification(Task):
     def on_test_epoch_end(self) -> None:
         scores = self.test_scores.compute()
         for name in ("top1", "top5"):
-            self.log(f"test/{name}", scores.pop(name))
+            self.log(f"test/{name}", scores.pop(name), sync_dist=True)
         self.test_results = scores
         self.test_scores.reset()

@@ -141,7 +141,15 @@ class RecognitionTask(Task):
             images, widths = self.augment.batch(batch.images, batch.widths)
             batch = replace(batch, images=images, widths=widths)
         loss = self.compute_loss(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch.texts))
+        # sync_dist: under ddp, the mean over every process's lines (a no-op in one process).
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(batch.texts),
+            sync_dist=True,
+        )
         # The batch as trained (augmented lines are wider): callbacks count its FLOPs.
         return {"loss": loss, "batch": batch}
 
@@ -149,14 +157,16 @@ class RecognitionTask(Task):
         outputs = self.infer(batch.images, batch.widths)
         loss = self.loss(batch, outputs)
         rates.update(self.decode(outputs), batch.texts)
-        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(batch.texts))
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(batch.texts), sync_dist=True)
 
     def validation_step(self, batch: LineBatch, batch_idx: int) -> None:
         self._eval_step(batch, "val", self.val_rates)
 
     def on_validation_epoch_end(self) -> None:
+        # compute() sums the edit counts of every ddp process: the value is the same on each,
+        # and sync_dist only tells Lightning so.
         for name, value in self.val_rates.compute().items():
-            self.log(f"val/{name}", value)
+            self.log(f"val/{name}", value, sync_dist=True)
         self.val_rates.reset()
 
     def test_step(self, batch: LineBatch, batch_idx: int) -> None:
@@ -164,7 +174,7 @@ class RecognitionTask(Task):
 
     def on_test_epoch_end(self) -> None:
         for name, value in self.test_rates.compute().items():
-            self.log(f"test/{name}", value)
+            self.log(f"test/{name}", value, sync_dist=True)
         self.test_rates.reset()
 
     def checkpoint_data(self) -> dict[str, Any]:

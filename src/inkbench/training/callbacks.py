@@ -80,7 +80,9 @@ class EpochLog(L.Callback):
     ``unit``: lines or images), which make the columns. Throughput (items/s, FLOP/s, MFU) is
     over the epoch's training time: the validation that Lightning runs inside the epoch is
     left out. FLOPs are the model's forward + backward on each batch as trained
-    (``TrainingFlops``), counted after the epoch's clock has stopped.
+    (``TrainingFlops``), counted after the epoch's clock has stopped. Under ddp the loss,
+    items and FLOPs are summed over the processes, MFU divides by their number x one device's
+    peak, and process 0 alone writes.
     """
 
     def __init__(
@@ -111,6 +113,12 @@ class EpochLog(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._val_metrics, self._unit = pl_module.val_metrics, pl_module.unit
+        try:
+            self._flops = TrainingFlops(pl_module.model)
+        except Exception as exc:  # MFU is a measurement: never the reason a run fails
+            self._stop_counting(exc)
+        if not trainer.is_global_zero:
+            return  # under ddp, process 0 writes the run folder; the others count FLOPs
         # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
         if self.csv_path.exists():
             with self.csv_path.open(encoding="utf-8", newline="") as handle:
@@ -118,10 +126,11 @@ class EpochLog(L.Callback):
                     r for r in csv.DictReader(handle) if int(r["epoch"]) < trainer.current_epoch
                 ]
             self._write(rows)
+        if self._flops is None:
+            return
         try:
-            self._flops = TrainingFlops(pl_module.model)
             measured = device_peak(pl_module.device, precision_dtype(trainer.precision))
-        except Exception as exc:  # MFU is a measurement: never the reason a run fails
+        except Exception as exc:
             self._stop_counting(exc)
             return
         self._peak = measured.flops_per_s
@@ -156,7 +165,10 @@ class EpochLog(L.Callback):
     ) -> None:
         # A callback that ends the run after validating (a sweep's pruner raises there) skips
         # on_train_epoch_end: the validated epoch still gets its row, the reason it stopped.
+        # Not under ddp: the row sums over processes, which need not all have reached here.
         epoch = trainer.current_epoch
+        if trainer.world_size > 1:
+            return
         if self._validated == epoch and self._logged != epoch and self._items:
             self.on_train_epoch_end(trainer, pl_module)
 
@@ -174,7 +186,7 @@ class EpochLog(L.Callback):
                 self._stop_counting(exc)
         total = trainer.num_training_batches
         every = max(1, int(total) // 10) if total != float("inf") else 50
-        if self.step_lines and (i + 1) % every == 0:
+        if self.step_lines and trainer.is_global_zero and (i + 1) % every == 0:
             elapsed = time.perf_counter() - self._start
             self.console.print(
                 f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {i + 1}/{total}  "
@@ -186,20 +198,28 @@ class EpochLog(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         elapsed = time.perf_counter() - self._start
         training_s = max(elapsed - self._validation_s, 1e-9)
+        items, loss_sum, flops = self._summed(trainer, pl_module, self._epoch_flops(training_s))
+        if not trainer.is_global_zero:
+            return
         metrics = trainer.callback_metrics
         self._logged = trainer.current_epoch
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        if self._items:
-            row["train/loss"] = f"{self._loss_sum / self._items:.6g}"
+        if items:
+            row["train/loss"] = f"{loss_sum / items:.6g}"
         for key in self._val_metrics:
             if key in metrics:
                 row[key] = f"{float(metrics[key]):.6g}"
         row["lr"] = f"{trainer.optimizers[0].param_groups[0]['lr']:.6g}"
         row["epoch_time_s"] = f"{elapsed:.2f}"
-        throughput = self._throughput(training_s)
         rate = f"{self._unit}_per_s"
+        throughput = {f"train/{rate}": items / training_s}
         row[f"train_{rate}"] = f"{throughput[f'train/{rate}']:.1f}"
-        if "train/mfu" in throughput:
+        if flops is not None:
+            throughput["train/flops_per_s"] = flops / training_s
+            # Each process's device has the peak process 0 measured on its own.
+            throughput["train/mfu"] = throughput["train/flops_per_s"] / (
+                trainer.world_size * self._peak
+            )
             row["train_flops_per_s"] = f"{throughput['train/flops_per_s']:.4g}"
             row["mfu"] = f"{throughput['train/mfu']:.4g}"
         for logger in trainer.loggers:
@@ -217,19 +237,33 @@ class EpochLog(L.Callback):
             highlight=False,
         )
 
-    def _throughput(self, training_s: float) -> dict[str, float]:
-        """Items/s, and FLOP/s and MFU while counting works (this counts new batch shapes)."""
-        throughput = {f"train/{self._unit}_per_s": self._items / training_s}
+    def _epoch_flops(self, training_s: float) -> int | None:
+        """This process's training FLOPs this epoch, None once counting failed (counting the
+        epoch's new batch shapes here)."""
         if self._flops is None:
-            return throughput
+            return None
         try:
             self.batch_flops = self._flops.end_epoch(FLOP_COUNT_BUDGET * training_s)
         except Exception as exc:
             self._stop_counting(exc)
-            return throughput
-        throughput["train/flops_per_s"] = sum(self.batch_flops) / training_s
-        throughput["train/mfu"] = throughput["train/flops_per_s"] / self._peak
-        return throughput
+            return None
+        return sum(self.batch_flops)
+
+    def _summed(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, flops: int | None
+    ) -> tuple[int | float, float, float | None]:
+        """The epoch's items, loss sum and FLOPs (None: not counted) of every process.
+
+        Under ddp each process counts its own batches; one sum over the processes every epoch,
+        whatever each counted, keeps them in step (a collective that one skips hangs the rest).
+        """
+        if trainer.world_size == 1:
+            return self._items, self._loss_sum, flops
+        local = [self._items, self._loss_sum, flops or 0, flops is not None]
+        summed = trainer.strategy.reduce(
+            torch.tensor(local, dtype=torch.float64, device=pl_module.device), reduce_op="sum"
+        ).tolist()
+        return summed[0], summed[1], summed[2] if summed[3] == trainer.world_size else None
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         with self.csv_path.open("w", encoding="utf-8", newline="") as handle:

@@ -183,6 +183,8 @@ class ProgressionRecorder(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, Task)
+        if not trainer.is_global_zero:
+            return  # under ddp, process 0 writes the run folder
         folder = _folder(trainer)
         folder.mkdir(exist_ok=True)
         for epochs, path in recorded_epochs(folder).items():
@@ -194,7 +196,8 @@ class ProgressionRecorder(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, Task)
-        self.record(trainer, pl_module, trainer.current_epoch + 1)
+        if trainer.is_global_zero:
+            self.record(trainer, pl_module, trainer.current_epoch + 1)
 
 
 def progression_recorder(

@@ -25,7 +25,7 @@ from inkbench.data.modules import build_datamodule
 from inkbench.errors import InkbenchError
 from inkbench.runs.checkpoints import AtomicCheckpointIO
 from inkbench.runs.compare import diff_configs, flatten
-from inkbench.runs.store import Run, create_run
+from inkbench.runs.store import PARTIAL_PREFIX, Run, create_run
 from inkbench.tasks import build_task
 from inkbench.tasks.base import parameter_counts
 from inkbench.training.callbacks import EpochLog, MinLRStop, StepSeed
@@ -72,6 +72,8 @@ def step_options(cfg: Config) -> dict[str, Any]:
     return {
         "accelerator": t.accelerator,
         "devices": t.devices,
+        "strategy": t.strategy,
+        "num_nodes": t.num_nodes,
         "precision": resolve_precision(t.precision, t.accelerator),
         "gradient_clip_val": t.gradient_clip_val,
         "accumulate_grad_batches": t.accumulate_grad_batches,
@@ -115,22 +117,15 @@ def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
     t = cfg.trainer
     where = (
         f"trainer.accelerator={t.accelerator!r}, trainer.devices={t.devices!r}, "
+        f"trainer.strategy={t.strategy!r}, trainer.num_nodes={t.num_nodes}, "
         f"trainer.precision={t.precision!r}"
     )
     try:
-        trainer = L.Trainer(**step_options(cfg), **options)
+        return L.Trainer(**step_options(cfg), **options)
     # Lightning raises ValueError, MisconfigurationException or ModuleNotFoundError here.
     except Exception as exc:
         reason = " ".join(str(exc).split())
         raise InkbenchError(f"{where}: {type(exc).__name__}: {reason}") from None
-    if trainer.world_size > 1:
-        # Each DDP process would make its own run folder, and width-bucketed batches are
-        # not split between processes.
-        raise InkbenchError(
-            f"{where}: {trainer.world_size} processes; training on several devices is not "
-            "supported yet, set trainer.devices=1"
-        )
-    return trainer
 
 
 def parameters_line(counts: dict[str, int]) -> str:
@@ -221,6 +216,9 @@ def build_trainer(
         ],
         logger=TensorBoardLogger(save_dir=run_dir, name="tb", version="", default_hp_metric=False),
         plugins=[AtomicCheckpointIO()],
+        # The loaders shard their batches themselves (data.shards): Lightning's
+        # DistributedSampler would break width buckets and repeat validation lines.
+        use_distributed_sampler=False,
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
     )
@@ -241,13 +239,19 @@ def train(
 
     Any exception or interrupt still ends with a renamed run folder whose meta.json says
     ``failed`` or ``interrupted`` and why; the exception is then re-raised.
+
+    Under ddp every process runs this (Lightning re-runs the command once per further device;
+    torchrun and SLURM start them all). Process 0 owns the run folder: it makes it, writes
+    into it and finishes it; the others write nothing and learn its name from process 0 at
+    the end. Each of them returns the run, which only process 0 has finished when it returns.
     """
     console = console or line_console()
     argv = argv if argv is not None else sys.argv
     if resume is not None:
         check_resume_config(cfg, resume)
     # Hardware settings fail here, before any data is rendered or folder is made.
-    new_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    probe = new_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    owner = probe.global_rank == 0
     seed_everything(cfg.seed, workers=True, verbose=False)
     # Load the data before the run folder exists: a bad dataset leaves nothing behind.
     datamodule = build_datamodule(cfg)
@@ -260,6 +264,8 @@ def train(
     recorder = progression_recorder(cfg, task, datamodule)
     if recorder is not None:
         callbacks = [*(callbacks or []), recorder]
+    if not owner:
+        return follow_run(cfg, runs_dir, resume, probe.global_rank, task, datamodule, callbacks)
     if resume is None:
         run = create_run(runs_dir, name or cfg.name, cfg, argv)
         if fonts := datamodule.font_split():
@@ -267,9 +273,7 @@ def train(
         ckpt_path = None
     else:
         run = resume
-        ckpt_path = run.checkpoints / "last.ckpt"
-        if not ckpt_path.is_file():
-            raise InkbenchError(f"{ckpt_path}: no last checkpoint to resume from")
+        ckpt_path = resume_checkpoint(run)
         run.update_meta(
             status="running", pid=os.getpid(), resumed=[*run.meta().get("resumed", []), argv]
         )
@@ -285,8 +289,12 @@ def train(
         torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
         trainer = build_trainer(cfg, run.path, console, callbacks)
         run.update_meta(precision=trainer.precision)
+        if trainer.world_size > 1:
+            run.update_meta(processes=trainer.world_size)
         console.print(f"precision: {trainer.precision}", highlight=False)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.strategy.broadcast(run.name)  # the name the others return (follow_run)
+        leave_processes()
     except (KeyboardInterrupt, SystemExit) as exc:
         run = run.finish("interrupted", f"{type(exc).__name__}: interrupted by the user")
         if isinstance(exc, SystemExit) and not exc.code:
@@ -310,3 +318,49 @@ def train(
         },
     )
     return run.finish("completed")
+
+
+def resume_checkpoint(run: Run) -> Path:
+    """``run``'s last.ckpt, which a resumed training starts from."""
+    path = run.checkpoints / "last.ckpt"
+    if not path.is_file():
+        raise InkbenchError(f"{path}: no last checkpoint to resume from")
+    return path
+
+
+def leave_processes() -> None:
+    """End this process's part in the ddp process group once training is over: metrics computed
+    afterwards (``train --eval-split`` in process 0) are then this process's own, where
+    torchmetrics would otherwise wait for the others to sync."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def follow_run(
+    cfg: Config,
+    runs_dir: Path,
+    resume: Run | None,
+    rank: int,
+    task: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    callbacks: list[L.Callback] | None,
+) -> Run:
+    """Train as ddp process ``rank`` (not 0) of the run process 0 owns; return that run.
+
+    A new run's name (its time stamp) is process 0's to choose, and the processes can talk
+    only once the Trainer has started them all: until then the others hold a folder name of
+    their own that nothing creates (``.partial-rankN``). Every file of the run is written by
+    process 0 alone (inkbench's callbacks and meta.json; Lightning's checkpoints, into the
+    folder it broadcasts from process 0, and TensorBoard), so no process needs the real name
+    before the end, when process 0 broadcasts it.
+    """
+    placeholder = runs_dir / f"{PARTIAL_PREFIX}rank{rank}"
+    run_dir = resume.path if resume is not None else placeholder
+    ckpt_path = resume_checkpoint(resume) if resume is not None else None
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(cfg.trainer.deterministic, warn_only=True)
+    trainer = build_trainer(cfg, run_dir, line_console(), callbacks)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    name = trainer.strategy.broadcast(None)
+    leave_processes()
+    return Run(runs_dir / name) if resume is None else resume

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from inkbench.config import Config
 from inkbench.data.datasets import DATASETS
@@ -24,6 +24,7 @@ from inkbench.data.images.dataset import ImageDataset
 from inkbench.data.images.files import ImageFiles
 from inkbench.data.images.transforms import image_transform
 from inkbench.data.lines import EpochShuffle
+from inkbench.data.shards import ONE_PROCESS, Shard, TrainShards
 from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import subset_indices
 from inkbench.errors import InkbenchError
@@ -223,20 +224,48 @@ class EpochItems(EpochShuffle):
 
 
 def image_loader(
-    items: ImageItems, batch_size: int, shuffle: bool, seed: int, num_workers: int
+    items: ImageItems,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
+    shard: Shard = ONE_PROCESS,
 ) -> DataLoader:
     """A DataLoader of ImageBatches; training drops a last partial batch (a batch of one image
-    breaks BatchNorm on 1x1 features)."""
+    breaks BatchNorm on 1x1 features). ``batch_size`` images per device, ``shard``'s share of
+    the batches (``data.shards``)."""
     workers = 0 if items.cached else num_workers  # cached images need no decoding workers
+    common = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "collate_fn": collate_images,
+    }
+    if shard.world_size > 1:
+        return DataLoader(
+            items,
+            batch_sampler=_sharded_batches(len(items), batch_size, shuffle, seed, shard),
+            **common,
+        )
     return DataLoader(
         items,
         batch_size=batch_size,
         sampler=EpochItems(len(items), seed) if shuffle else None,
         drop_last=shuffle and len(items) > batch_size,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        collate_fn=collate_images,
+        **common,
     )
+
+
+def _sharded_batches(
+    size: int, batch_size: int, shuffle: bool, seed: int, shard: Shard
+) -> TrainShards | list[list[int]]:
+    """``shard``'s batches of the ones a single process would draw: training, its part of each
+    global batch (``world_size`` x ``batch_size`` images); evaluation, whole per-device ones."""
+    if not shuffle:
+        return shard.evaluation(list(BatchSampler(range(size), batch_size, drop_last=False)))
+    step = batch_size * shard.world_size
+    drop = size > step
+    batches = BatchSampler(EpochItems(size, seed), step, drop_last=drop)
+    return TrainShards(batches, 0 if drop else size % step, shard)
 
 
 class ImageDataModule(SplitDataModule[ImageItems]):
@@ -260,7 +289,9 @@ class ImageDataModule(SplitDataModule[ImageItems]):
 
     def loader(self, items: ImageItems, shuffle: bool) -> DataLoader:
         data = self.cfg.data
-        return image_loader(items, data.batch_size, shuffle, self.cfg.seed, data.num_workers)
+        return image_loader(
+            items, data.batch_size, shuffle, self.cfg.seed, data.num_workers, self.shard()
+        )
 
     def class_counts(self) -> np.ndarray:
         """Training images per class, in ``data.classes`` order."""
