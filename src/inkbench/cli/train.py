@@ -105,7 +105,12 @@ def train(
     console = line_console()
     best = result.meta().get("best", {})
     console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")
-    if eval_split and cfg.family == "cls":
+    if eval_split and cfg.family == "det":
+        from inkbench.cli.detection import map_line
+        from inkbench.evaluation.detect import evaluate_detector
+
+        console.print(map_line(evaluate_detector(result, eval_split)), highlight=False)
+    elif eval_split and cfg.family == "cls":
         from inkbench.cli.classification import print_accuracy
         from inkbench.evaluation.classify import evaluate_classifier
 
@@ -185,6 +190,13 @@ def eval_command(
     if data and report:
         raise InkbenchError("--report describes the run's own dataset; drop --data")
     found = find_run(run, runs_dir)
+    if found.config().family == "det":
+        from inkbench.cli.detection import eval_detector, refuse_options
+
+        unused = {"--decode": decode, "--data": data, "--report": report, "--tta": tta}
+        refuse_options(found, unused)
+        eval_detector(found, split, checkpoint, batch_size, as_json)
+        return
     if found.config().family == "cls":
         from inkbench.cli.classification import eval_classifier, refuse_ocr_options
 
@@ -230,18 +242,38 @@ def predict(
         int | None, typer.Option("--top-k", help="Classifiers: classes shown per image [5].")
     ] = None,
     tta: Tta = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Detectors: boxes scoring below this are not shown [0.3]."),
+    ] = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option(help="Detectors: write the page with its boxes drawn to this PNG file."),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
-    """Transcribe line images with a trained run, or classify images with a classifier.
+    """Transcribe line images with a trained run, classify images with a classifier, or find
+    the text boxes of pages with a detector.
 
     ``--json`` prints ``{"predictions": [{"image", "text"}]}``, for a classifier
-    ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``.
+    ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``, for a detector
+    ``{"predictions": [{"image", "boxes": [{"box": [x0, y0, x1, y1], "label", "score"}]}]}``
+    (page pixels).
     """
     from inkbench.evaluation.evaluate import Recognizer, decoding_overrides, read_line_image
     from inkbench.runs.store import find_run
 
     found = find_run(run, runs_dir)
+    if found.config().family == "det":
+        from inkbench.cli.detection import predict_detector, refuse_options
+
+        refuse_options(found, {"--decode": decode, "--top-k": top_k, "--tta": tta})
+        predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+        return
+    for flag, value in (("--threshold", threshold), ("--overlay", overlay)):
+        if value is not None:
+            raise InkbenchError(f"{flag}: used with detectors only; {found.name} is not one")
     if found.config().family == "cls":
         from inkbench.cli.classification import predict_classifier, refuse_ocr_options
 

@@ -13,6 +13,8 @@ from inkbench.profiling.profiler import profile
 
 OCR_INPUT = (1, 1, 32, 512)
 IMAGE_INPUT = (1, 3, 224, 224)
+#: A page at the detection configs' default input size (``data.input``: 384 x 512).
+PAGE_INPUT = (1, 1, 512, 384)
 # The published googlenet drops its auxiliary heads after loading; build it the same way.
 _TORCHVISION_OPTIONS = {"googlenet": {"aux_logits": False}}
 
@@ -52,6 +54,10 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
         return torchvision.models.get_model(target, weights=None, **options), IMAGE_INPUT
     if target in MODELS.names("cls"):
         return MODELS.build(target, num_classes=1000, in_channels=IMAGE_INPUT[1]), IMAGE_INPUT
+    if target in MODELS.names("det"):
+        from inkbench.data.pages.page import CLASSES
+
+        return MODELS.build(target, num_classes=len(CLASSES)), PAGE_INPUT
     path = Path(target)
     if path.is_dir() or path.is_file():
         from inkbench.config import load_config
@@ -64,6 +70,8 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
 
             cfg, size = resolve_data(cfg), cfg.data.transforms.size
             return build_model(cfg), (1, cfg.data.channels or 3, size, size)
+        if cfg.family == "det":
+            return build_model(cfg), (1, 1, cfg.data.input.height, cfg.data.input.width)
         return build_model(cfg), (1, 1, cfg.data.height, OCR_INPUT[-1])
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         raise InkbenchError(f"{target}: no such config file or run folder")
