@@ -19,6 +19,7 @@ import functools
 import io
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -43,18 +44,57 @@ def render_line(
 ) -> np.ndarray:
     """A uint8 image of ``text``, dark ink on light paper; the text is ``height`` pixels
     tall and the image taller by the layout's margins."""
-    font = load_font(font_name, max(4, round(height * CAP_FRACTION)))
-    canvas, baseline = _compose(text, font, rng, distortion, style)
-    coverage, baseline = _warp(canvas, baseline, font.cap_px, rng, height, distortion, style.layout)
+    ink = render_ink(text, font_name, rng, style, height, distortion)
+    alpha, baseline = _add_margins(ink.alpha, ink.baseline, rng, height, style.layout)
+    return on_paper(alpha, baseline, rng, height, distortion, style)
+
+
+@dataclass(frozen=True)
+class Ink:
+    """The strokes of one line before they meet paper: ``alpha`` float32 (H, W) ink opacity
+    0..1, exactly ``height`` rows; ``baseline`` its row; ``words`` (only when asked for)
+    int32 (H, W), 1 + the index of the space-separated word whose glyph each pixel was
+    sampled from, 0 where no glyph was (stroke halos around the glyphs included)."""
+
+    alpha: np.ndarray
+    baseline: int
+    words: np.ndarray | None = None
+
+
+def render_ink(
+    text: str,
+    font_name: str,
+    rng: np.random.Generator,
+    style: Style,
+    height: int = 32,
+    distortion: float = 1.0,
+    words: bool = False,
+    glyph_height: int | None = None,
+) -> Ink:
+    """The pen strokes of ``text`` (glyphs, warp, stroke: every step before margins and paper),
+    for pages that lay many lines on one sheet; ``words`` also warps a map of which word
+    drew where, so a page can box each word on its real ink. Glyphs are drawn for a text
+    ``glyph_height`` tall (default ``height``) and the warp scales them to ``height``: callers
+    that draw many heights pass one ``glyph_height`` so one set of cached glyphs serves all."""
+    font = load_font(font_name, max(4, round((glyph_height or height) * CAP_FRACTION)))
+    canvas, baseline, labels = _compose(text, font, rng, distortion, style, words)
+    coverage, baseline, labels = _warp(
+        canvas, baseline, font.cap_px, rng, height, distortion, style.layout, labels
+    )
     alpha = _stroke(coverage, rng, height, distortion, style.pen)
-    alpha, baseline = _add_margins(alpha, baseline, rng, height, style.layout)
-    return _on_paper(alpha, baseline, rng, height, distortion, style)
+    return Ink(alpha, baseline, labels)
 
 
 def _compose(
-    text: str, font: GlyphFont, rng: np.random.Generator, distortion: float, style: Style
-) -> tuple[np.ndarray, int]:
-    """Ink coverage of the jittered glyphs on one canvas, and the baseline's row in it."""
+    text: str,
+    font: GlyphFont,
+    rng: np.random.Generator,
+    distortion: float,
+    style: Style,
+    words: bool = False,
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Ink coverage of the jittered glyphs on one canvas, the baseline's row in it, and (if
+    ``words``) the map of 1 + the word index of each inked pixel."""
     cap = font.cap_px
     weight = int(rng.choice(style.pen.weights))
     tracking = cap * (0.02 + 0.04 * distortion * rng.standard_normal())
@@ -67,25 +107,33 @@ def _compose(
 
     placed = []
     x = 0.0
+    word = 1
     for i, char in enumerate(text):
         if char == " ":
             x += word_gap + nudges[i]
+            word += i > 0 and text[i - 1] != " "
             continue
         glyph = font.glyph(char, SCALES[scale_steps[i]], ANGLES[angle_steps[i]], weight)
-        placed.append((glyph.ink, round(x) + glyph.left, int(rises[i]) + glyph.top))
+        placed.append((glyph.ink, round(x) + glyph.left, int(rises[i]) + glyph.top, word))
         x += max(glyph.advance + tracking + nudges[i], 0.3 * glyph.advance)
     if not placed:
         raise ValueError(f"nothing to draw in {text!r}")
 
-    left = min(x for _, x, _ in placed)
-    top = min(min(y for _, _, y in placed), -cap)
-    right = max(x + ink.shape[1] for ink, x, _ in placed)
-    bottom = max(max(y + ink.shape[0] for ink, _, y in placed), 0)
+    left = min(x for _, x, _, _ in placed)
+    top = min(min(y for _, _, y, _ in placed), -cap)
+    right = max(x + ink.shape[1] for ink, x, _, _ in placed)
+    bottom = max(max(y + ink.shape[0] for ink, _, y, _ in placed), 0)
     canvas = np.zeros((bottom - top, right - left), np.uint8)
-    for ink, x, y in placed:
-        view = canvas[y - top : y - top + ink.shape[0], x - left : x - left + ink.shape[1]]
-        np.maximum(view, ink, out=view)
-    return canvas, -top
+    labels = np.zeros(canvas.shape, np.uint8) if words else None
+    for ink, x, y, word in placed:
+        rows, cols = (
+            slice(y - top, y - top + ink.shape[0]),
+            slice(x - left, x - left + ink.shape[1]),
+        )
+        np.maximum(canvas[rows, cols], ink, out=canvas[rows, cols])
+        if labels is not None:
+            labels[rows, cols][ink > 0] = word
+    return canvas, -top, labels
 
 
 def _warp(
@@ -96,9 +144,11 @@ def _warp(
     height: int,
     distortion: float,
     layout: Layout,
-) -> tuple[np.ndarray, int]:
+    labels: np.ndarray | None = None,
+) -> tuple[np.ndarray, int, np.ndarray | None]:
     """Slant, stretch and wobble the line, crop it to its ink and scale it to ``height``;
-    also the baseline's row in the result.
+    also the baseline's row in the result, and ``labels`` moved the same way (nearest
+    neighbour: a word index is not a tone).
 
     The band kept vertically is the ink plus at least the capital band above the baseline,
     so a line without ascenders keeps its lowercase small (``o`` does not become ``O``).
@@ -150,8 +200,13 @@ def _warp(
     coverage = np.asarray(warped)
     inked = np.flatnonzero(coverage.max(axis=0) > 32)
     pad_left, pad_right = rng.integers(1, slack, 2)
-    cropped = coverage[:, max(inked[0] - pad_left, 0) : inked[-1] + 1 + pad_right]
-    return cropped, round(margin_top + (baseline - top) * scale)
+    cols = slice(max(inked[0] - pad_left, 0), inked[-1] + 1 + pad_right)
+    if labels is not None:
+        moved = Image.fromarray(labels).transform(
+            (width, height), Image.Transform.MESH, mesh, resample=Image.Resampling.NEAREST
+        )
+        labels = np.asarray(moved)[:, cols].astype(np.int32)
+    return coverage[:, cols], round(margin_top + (baseline - top) * scale), labels
 
 
 def _stroke(
@@ -194,7 +249,7 @@ def _add_margins(
     return np.pad(alpha, ((top, bottom), (left, right))), baseline + top
 
 
-def _on_paper(
+def on_paper(
     alpha: np.ndarray,
     baseline: int,
     rng: np.random.Generator,
@@ -202,7 +257,8 @@ def _on_paper(
     distortion: float,
     style: Style,
 ) -> np.ndarray:
-    """Lay ink of varying tone on the style's paper, then scan it."""
+    """Lay ink of varying tone on the style's paper, then scan it (a ruling line, if the
+    paper has one, at ``baseline``; ``height`` is the text height)."""
     shape = alpha.shape
     paper_style = style.paper
     paper_tone = uniform(rng, paper_style.tone)
