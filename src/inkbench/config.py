@@ -470,12 +470,11 @@ class Config(_Section):
 
     def to_dict(self) -> dict[str, Any]:
         """Every key the run reads (other families' keys left out), as plain data."""
-        unread = {
-            section: set(keys)
-            for family, sections in FAMILY_KEYS.items()
-            if family != self.family
-            for section, keys in sections.items()
-        }
+        unread: dict[str, set[str]] = {}
+        for family, sections in FAMILY_KEYS.items():
+            if family != self.family:
+                for section, keys in sections.items():
+                    unread.setdefault(section, set()).update(keys)
         return self.model_dump(mode="json", exclude=unread)  # type: ignore[arg-type]
 
 

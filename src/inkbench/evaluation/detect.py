@@ -70,7 +70,7 @@ class PageDetector:
         spec = self.cfg.data.input
         found = []
         for page in pages:
-            image = torch.from_numpy(np.ascontiguousarray(page))[None]  # (1, h, w)
+            image = torch.tensor(page)[None]  # (1, h, w)
             empty = tv_tensors.BoundingBoxes(
                 torch.zeros(0, 4), format="XYXY", canvas_size=tuple(image.shape[-2:])
             )

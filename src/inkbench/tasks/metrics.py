@@ -84,57 +84,59 @@ def classification_metrics(num_classes: int, detailed: bool = False) -> MetricCo
 
 
 class DetectionScores:
-    """mAP of detections against targets, by torchmetrics' ``MeanAveragePrecision`` (COCO's
-    evaluation, pycocotools): mAP@0.5, mAP@0.5:0.95 and both per class.
+    """mAP of detections against targets with torchmetrics' ``MeanAveragePrecision`` (COCO's
+    evaluation, pycocotools): mAP@0.5, mAP@0.5:0.95 and both per class, over the
+    ``max_detections`` best boxes of each class on a page.
 
-    Two metrics, because torchmetrics reports per-class AP at 0.5:0.95 only: the second one
-    evaluates at IoU 0.5 alone, so its per-class mAP is each class's AP@0.5.
+    The averages are read from COCO's precision table (``extended_summary``), as COCO's own
+    summary averages it, rather than from the summary: pycocotools' mAP@0.5:0.95 counts 100
+    boxes per class and page whatever the limit is set to (a page holds more words than that),
+    and torchmetrics reports per-class AP at 0.5:0.95 only.
     """
 
     def __init__(self, classes: Sequence[str], max_detections: int = 300) -> None:
         self.classes = list(classes)
-        # COCO counts 100 boxes per image at most; a page can hold more words than that.
-        options: dict[str, Any] = {
-            "box_format": "xyxy",
-            "class_metrics": True,
-            "max_detection_thresholds": [1, 10, max_detections],
-            "warn_on_many_detections": False,
-        }
-        self.coco = MeanAveragePrecision(**options)
-        self.at_50 = MeanAveragePrecision(iou_thresholds=[0.5], **options)
+        self.metric = MeanAveragePrecision(
+            box_format="xyxy",
+            max_detection_thresholds=[1, 10, max_detections],
+            extended_summary=True,
+        )
+        self.metric.warn_on_many_detections = False  # more than 100 is expected, see above
 
     def update(
         self, preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]]
     ) -> None:
         """Add pages: ``preds`` with ``boxes``, ``scores``, ``labels``; ``targets`` with
         ``boxes``, ``labels`` (xyxy, the same pixels)."""
-        preds = [
-            {k: v.detach().float().cpu() if k != "labels" else v.cpu() for k, v in p.items()}
-            for p in preds
-        ]
-        targets = [{k: v.cpu() for k, v in t.items()} for t in targets]
-        self.coco.update(preds, targets)
-        self.at_50.update(preds, targets)
+        self.metric.update(
+            [{k: v.detach().cpu() for k, v in p.items()} for p in preds],
+            [{k: v.cpu() for k, v in t.items()} for t in targets],
+        )
 
     def compute(self) -> dict[str, Any]:
-        """``{"map50", "map", "per_class": {name: {"ap50", "ap"}}}``; a class with no target
-        and no detection in the pages is left out of ``per_class`` (COCO gives it -1)."""
-        coco, at_50 = self.coco.compute(), self.at_50.compute()
-        per_class: dict[str, dict[str, float]] = {}
-        ids = coco["classes"].reshape(-1).tolist()
-        ap = coco["map_per_class"].reshape(-1).tolist()
-        ap50 = dict(
-            zip(
-                at_50["classes"].reshape(-1).tolist(),
-                at_50["map_per_class"].reshape(-1).tolist(),
-                strict=True,
-            )
-        )
-        for class_id, value in zip(ids, ap, strict=True):
-            if value >= 0:
-                per_class[self.classes[class_id]] = {"ap50": ap50[class_id], "ap": value}
-        return {"map50": float(coco["map_50"]), "map": float(coco["map"]), "per_class": per_class}
+        """``{"map50", "map", "per_class": {name: {"ap50", "ap"}}}``; -1 where no page has a
+        target box (COCO's convention), and a class without target boxes is left out."""
+        result = self.metric.compute()
+        # COCO's precision (T IoU thresholds, R recall points, K classes, A areas, M box limits);
+        # -1 marks a class without targets. Area "all", the largest box limit.
+        precision = torch.as_tensor(result["precision"])[:, :, :, 0, -1]
+        ids = result["classes"].reshape(-1).tolist()
+        per_class = {}
+        for k, class_id in enumerate(ids):
+            ap, ap50 = _mean_valid(precision[:, :, k]), _mean_valid(precision[0, :, k])
+            if ap >= 0:
+                per_class[self.classes[class_id]] = {"ap50": ap50, "ap": ap}
+        return {
+            "map50": _mean_valid(precision[0]),
+            "map": _mean_valid(precision),
+            "per_class": per_class,
+        }
 
     def reset(self) -> None:
-        self.coco.reset()
-        self.at_50.reset()
+        self.metric.reset()
+
+
+def _mean_valid(precision: torch.Tensor) -> float:
+    """The mean of the entries that are not -1, as COCO's summary takes it (-1 if none)."""
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.numel() else -1.0

@@ -93,7 +93,7 @@ def page_item(
     page: Page, spec: PageInputConfig, augment: v2.Transform | None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], float]:
     """A page as the model reads it: image (1, H, W) ink high in [0, 1], target, scale."""
-    image = torch.from_numpy(np.ascontiguousarray(page.image))[None]  # (1, h, w) uint8
+    image = torch.tensor(page.image)[None]  # (1, h, w) uint8 (a copy: cached pages are shared)
     boxes = tv_tensors.BoundingBoxes(
         torch.as_tensor(page.boxes, dtype=torch.float32).reshape(-1, 4),
         format="XYXY",

@@ -99,9 +99,9 @@ def fcos(
     fpn_channels: Annotated[int, Field(ge=32, multiple_of=32)] = 64,
     head_convs: Annotated[int, Field(ge=1)] = 2,
 ) -> TorchvisionFCOS:
-    """torchvision FCOS on the ``yolo`` backbone (16, 32, 64, 96, 128 channels, 64-channel FPN
+    """torchvision FCOS on the ``yolo`` backbone (8, 16, 32, 64, 128 channels, 64-channel FPN
     by default) with two convolutions per head branch; its head's GroupNorm takes 32 groups,
     so ``fpn_channels`` is a multiple of 32."""
     return TorchvisionFCOS(
-        num_classes, tuple(channels or (16, 32, 64, 96, 128)), fpn_channels, head_convs
+        num_classes, tuple(channels or (8, 16, 32, 64, 128)), fpn_channels, head_convs
     )

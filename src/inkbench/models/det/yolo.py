@@ -262,15 +262,16 @@ def yolo(
     *,
     channels: list[int] | None = None,
     fpn_channels: int = 64,
-    head_width: int = 64,
+    head_width: int = 48,
     radius: Annotated[float, Field(ge=0.5)] = 1.5,
     box_weight: float = 5.0,
 ) -> YoloDetector:
-    """Compact YOLO-style detector: stages of 16, 32, 64, 96, 128 channels, a 64-channel FPN
-    and head by default (``radius`` >= 0.5: the cell holding a box's centre predicts it)."""
+    """Compact YOLO-style detector: stages of 8, 16, 32, 64, 128 channels, a 64-channel FPN
+    and a 48-channel head by default (``radius`` >= 0.5: the cell holding a box's centre
+    predicts it)."""
     return YoloDetector(
         num_classes,
-        tuple(channels or (16, 32, 64, 96, 128)),
+        tuple(channels or (8, 16, 32, 64, 128)),
         fpn_channels,
         head_width,
         radius,
