@@ -51,7 +51,7 @@ def test_losses_fall_and_detections_have_the_agreed_shape(name: str) -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert min(losses[-3:]) < losses[0] * 0.8, losses
     model.eval()
     found = model.detect(batch.images, 0.0, 0.5, 7)
