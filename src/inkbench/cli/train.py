@@ -168,12 +168,13 @@ def eval_command(
 ) -> None:
     """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's),
     then on each extra set of the run's config (eval.sets; not with --data); top-1 and top-5
-    accuracy for a classifier.
+    accuracy for a classifier; mAP@0.5, mAP@0.5:0.95 and AP per class for a detector.
 
     ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``
     and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
     --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "tta", "per_class",
-    "confusion"}`` (and ``"report"``).
+    "confusion"}`` (and ``"report"``); for a detector ``{"map50", "map", "per_class":
+    {class: {"ap50", "ap"}}, "n", "split", "run"}``.
     """
     from inkbench.config import apply_overrides
     from inkbench.data.images.transforms import check_tta
