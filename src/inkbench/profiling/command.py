@@ -13,8 +13,6 @@ from inkbench.profiling.profiler import profile
 
 OCR_INPUT = (1, 1, 32, 512)
 IMAGE_INPUT = (1, 3, 224, 224)
-#: A page at the detection configs' default input size (``data.input``: 384 x 512).
-PAGE_INPUT = (1, 1, 512, 384)
 # The published googlenet drops its auxiliary heads after loading; build it the same way.
 _TORCHVISION_OPTIONS = {"googlenet": {"aux_logits": False}}
 
@@ -55,9 +53,11 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
     if target in MODELS.names("cls"):
         return MODELS.build(target, num_classes=1000, in_channels=IMAGE_INPUT[1]), IMAGE_INPUT
     if target in MODELS.names("det"):
+        from inkbench.config import PageInputConfig
         from inkbench.data.pages.page import CLASSES
 
-        return MODELS.build(target, num_classes=len(CLASSES)), PAGE_INPUT
+        page = PageInputConfig()  # the default input size (data.input)
+        return MODELS.build(target, num_classes=len(CLASSES)), (1, 1, page.height, page.width)
     path = Path(target)
     if path.is_dir() or path.is_file():
         from inkbench.config import load_config
