@@ -139,3 +139,15 @@ def test_models_list_and_profile_know_the_family(capsys) -> None:
         profile = json.loads(out)
         assert profile["params"] == rows[name]["params"]
         assert profile["input_shapes"] == [[1, 1, 512, 384]]
+
+
+@pytest.mark.parametrize("command", [("check", "overfit"), ("tune", "lr"), ("tune", "batch-size")])
+def test_tuning_tools_refuse_a_detector_in_one_line(
+    tmp_path: Path, capsys, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_det_config("yolo")), encoding="utf-8")
+    code, out, err = run_cli(capsys, *command, str(config))
+    assert code == 2 and out == ""
+    assert err.startswith("error: task 'detection': tune lr, tune batch-size and check overfit")
+    assert err.count("\n") == 1
