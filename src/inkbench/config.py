@@ -136,6 +136,24 @@ class TransformsConfig(_Section):
         return self
 
 
+class PageInputConfig(_Section):
+    """Detection: how a page becomes the detector's input (the same letterbox in training, eval
+    and predict) and the training-time augmentation that moves its boxes with it."""
+
+    width: int = Field(384, ge=32, multiple_of=32)
+    """Width of the model's input in pixels (a multiple of 32, the coarsest stride)."""
+    height: int = Field(512, ge=32, multiple_of=32)
+    """Height of the model's input in pixels (a multiple of 32)."""
+    scale: float = Field(0.0, ge=0, lt=1)
+    """Training: the page is zoomed by a random factor in [1 - scale, 1 + scale]."""
+    translate: float = Field(0.0, ge=0, lt=1)
+    """Training: the page moves by up to this share of the input's width and height."""
+    brightness: float = Field(0.0, ge=0, lt=1)
+    """Training: brightness varies by up to this share (ColorJitter)."""
+    contrast: float = Field(0.0, ge=0, lt=1)
+    """Training: contrast varies by up to this share (ColorJitter)."""
+
+
 class DataConfig(_OpenSection):
     name: str = "synthetic"
     """Dataset registry name (`inkbench.data.DATASETS`); its own options sit beside it."""
@@ -168,6 +186,8 @@ class DataConfig(_OpenSection):
     dataset's own, written here when training starts."""
     transforms: TransformsConfig = TransformsConfig()
     """Classification: resize, crop, training-time augmentation of images."""
+    input: PageInputConfig = PageInputConfig()
+    """Detection: the input size pages are letterboxed to, and their training augmentation."""
 
     @pydantic.field_validator("charset")
     @classmethod
@@ -194,9 +214,10 @@ class ModelConfig(_OpenSection):
 
 
 class TaskConfig(_Section):
-    name: Literal["ctc", "autoregressive", "classification"] = "ctc"
-    """Training objective: ctc (CTC models), autoregressive (encoder-decoder models) or
-    classification (image classifiers, ``models list --family cls``)."""
+    name: Literal["ctc", "autoregressive", "classification", "detection"] = "ctc"
+    """Training objective: ctc (CTC models), autoregressive (encoder-decoder models),
+    classification (image classifiers, ``models list --family cls``) or detection (text box
+    detectors, ``models list --family det``)."""
     decoder: Literal["greedy", "beam"] = "greedy"
     """How model outputs become text: best path / next token, or beam search."""
     beam_width: int = Field(10, ge=1)
@@ -222,6 +243,13 @@ class TaskConfig(_Section):
     cutmix: float = Field(0.0, ge=0)
     """Classification: CutMix's alpha (0: off; 1.0 is usual). With mixup too, each batch gets
     one of the two at random."""
+    score_threshold: float = Field(0.05, ge=0, lt=1)
+    """Detection: boxes scoring below this are dropped before NMS (low, so mAP sees the
+    whole precision-recall curve; predict --threshold raises it)."""
+    nms_iou: float = Field(0.5, gt=0, le=1)
+    """Detection: a box overlapping a higher-scoring box of its class by more IoU is dropped."""
+    max_detections: int = Field(300, ge=1)
+    """Detection: boxes kept per page after NMS, highest scores first."""
 
     @pydantic.model_validator(mode="after")
     def _lm_needs_beam(self) -> TaskConfig:
@@ -383,7 +411,12 @@ class InspectConfig(_Section):
 
 #: The family of each task kind, as ``tasks.TASKS`` registers it (a test holds the two equal:
 #: the config cannot import the tasks, which import it).
-TASK_FAMILIES: dict[str, str] = {"ctc": "ocr", "autoregressive": "ocr", "classification": "cls"}
+TASK_FAMILIES: dict[str, str] = {
+    "ctc": "ocr",
+    "autoregressive": "ocr",
+    "classification": "cls",
+    "detection": "det",
+}
 
 #: Keys only one family's tasks read. Another family's config must leave them at their
 #: defaults, and ``Config.to_dict`` leaves them out, so a config.yaml lists what its run reads
@@ -399,15 +432,24 @@ FAMILY_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         "task": ("class_weights", "mixup", "cutmix"),
         "optim": ("backbone_lr_multiplier",),
     },
+    "det": {
+        "data": ("input",),
+        "task": ("score_threshold", "nms_iou", "max_detections"),
+    },
 }
 
 #: Defaults that differ by family, for the keys a config leaves out: classifiers read the
 #: embedded character set, decode images in loader workers instead of caching them, and keep
-#: the checkpoint with the best top-1 accuracy.
+#: the checkpoint with the best top-1 accuracy; detectors read synthetic pages and keep the
+#: checkpoint with the best mAP@0.5.
 FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "cls": {
         "data": {"name": "synthetic_chars", "cache": False},
         "trainer": {"monitor": "val/top1", "monitor_mode": "max"},
+    },
+    "det": {
+        "data": {"name": "synthetic_pages"},
+        "trainer": {"monitor": "val/map50", "monitor_mode": "max"},
     },
 }
 
@@ -429,17 +471,16 @@ class Config(_Section):
 
     @property
     def family(self) -> str:
-        """The task family: ``ocr`` or ``cls``."""
+        """The task family: ``ocr``, ``cls`` or ``det``."""
         return TASK_FAMILIES[self.task.name]
 
     def to_dict(self) -> dict[str, Any]:
         """Every key the run reads (other families' keys left out), as plain data."""
-        unread = {
-            section: set(keys)
-            for family, sections in FAMILY_KEYS.items()
-            if family != self.family
-            for section, keys in sections.items()
-        }
+        unread: dict[str, set[str]] = {}
+        for family, sections in FAMILY_KEYS.items():
+            if family != self.family:
+                for section, keys in sections.items():
+                    unread.setdefault(section, set()).update(keys)
         return self.model_dump(mode="json", exclude=unread)  # type: ignore[arg-type]
 
 

@@ -109,7 +109,12 @@ def train(
     console = line_console()
     best = result.meta().get("best", {})
     console.print(f"finished: {result.path}  best {best.get('metric')} = {best.get('value')}")
-    if eval_split and cfg.family == "cls":
+    if eval_split and cfg.family == "det":
+        from inkbench.cli.detection import map_line
+        from inkbench.evaluation.detect import evaluate_detector
+
+        console.print(map_line(evaluate_detector(result, eval_split)), highlight=False)
+    elif eval_split and cfg.family == "cls":
         from inkbench.cli.classification import print_accuracy
         from inkbench.evaluation.classify import evaluate_classifier
 
@@ -167,12 +172,13 @@ def eval_command(
 ) -> None:
     """CER and WER of a run's checkpoint on a split (of its own dataset, or of --data's),
     then on each extra set of the run's config (eval.sets; not with --data); top-1 and top-5
-    accuracy for a classifier.
+    accuracy for a classifier; mAP@0.5, mAP@0.5:0.95 and AP per class for a detector.
 
     ``--json`` prints ``{"cer", "wer", "n", "run"}``, plus ``"report"`` with ``--report``
     and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
     --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "tta", "per_class",
-    "confusion"}`` (and ``"report"``).
+    "confusion"}`` (and ``"report"``); for a detector ``{"map50", "map", "per_class":
+    {class: {"ap50", "ap"}}, "n", "split", "run"}``.
     """
     from inkbench.config import apply_overrides
     from inkbench.data.images.transforms import check_tta
@@ -189,6 +195,13 @@ def eval_command(
     if data and report:
         raise InkbenchError("--report describes the run's own dataset; drop --data")
     found = find_run(run, runs_dir)
+    if found.config().family == "det":
+        from inkbench.cli.detection import eval_detector, refuse_options
+
+        unused = {"--decode": decode, "--data": data, "--report": report, "--tta": tta}
+        refuse_options(found, unused)
+        eval_detector(found, split, checkpoint, batch_size, as_json)
+        return
     if found.config().family == "cls":
         from inkbench.cli.classification import eval_classifier, refuse_ocr_options
 
@@ -247,13 +260,24 @@ def predict(
             "decoding either way."
         ),
     ] = "torch",
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Detectors: boxes scoring below this are not shown [0.3]."),
+    ] = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option(help="Detectors: write the page with its boxes drawn to this PNG file."),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
-    """Transcribe line images with a trained run, or classify images with a classifier.
+    """Transcribe line images with a trained run, classify images with a classifier, or find
+    the text boxes of pages with a detector.
 
     ``--json`` prints ``{"predictions": [{"image", "text"}]}``, for a classifier
-    ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``.
+    ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``, for a detector
+    ``{"predictions": [{"image", "boxes": [{"box": [x0, y0, x1, y1], "label", "score"}]}]}``
+    (page pixels).
     """
     from dataclasses import replace
 
@@ -275,6 +299,15 @@ def predict(
     else:
         found = find_run(run, runs_dir)
         name, family = found.name, found.config().family
+        if family == "det":
+            from inkbench.cli.detection import predict_detector, refuse_options
+
+            refuse_options(found, {"--decode": decode, "--top-k": top_k, "--tta": tta})
+            predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+            return
+    for flag, value in (("--threshold", threshold), ("--overlay", overlay)):
+        if value is not None:
+            raise InkbenchError(f"{flag}: used with detectors only; {name} is not one")
     if family == "cls":
         from inkbench.cli.classification import (
             check_predict_options,

@@ -7,6 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from inkbench.evaluation.classify import Classifier
+from inkbench.evaluation.detect import PageDetector
 from inkbench.evaluation.evaluate import Recognizer
 from inkbench.profiling.command import input_shape
 from inkbench.runs.store import Run
@@ -17,6 +18,6 @@ def served_model(path: Path) -> tuple[nn.Module, tuple[int, ...]]:
     task's channels-last layout and float32, as predict runs them (inference does not
     autocast), not the registry's NCHW model."""
     run = Run(path)
-    loader = Classifier if run.config().family == "cls" else Recognizer
-    loaded = loader.from_run(run, device="cpu")
+    loaders = {"cls": Classifier, "det": PageDetector, "ocr": Recognizer}
+    loaded = loaders[run.config().family].from_run(run, device="cpu")
     return loaded.task.model, input_shape(loaded.cfg)

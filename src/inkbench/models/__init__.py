@@ -8,6 +8,8 @@ from inkbench.models.cls import mobilenet as _mobilenet  # noqa: F401
 from inkbench.models.cls import resnet as _resnet  # noqa: F401
 from inkbench.models.cls import small_cnn as _small_cnn  # noqa: F401
 from inkbench.models.cls import vgg as _vgg  # noqa: F401
+from inkbench.models.det import fcos as _fcos  # noqa: F401
+from inkbench.models.det import yolo as _yolo  # noqa: F401
 from inkbench.models.ocr import attention as _attention  # noqa: F401
 from inkbench.models.ocr import crnn as _crnn  # noqa: F401
 from inkbench.models.ocr import line_cnn as _line_cnn  # noqa: F401

@@ -14,8 +14,8 @@ PROVIDED_MODEL_ARGS = ("num_classes", "input_height", "in_channels")
 
 
 def model_objective(name: str) -> str:
-    """The task a registered model trains with (``ctc``, ``autoregressive`` or
-    ``classification``).
+    """The task a registered model trains with (``ctc``, ``autoregressive``,
+    ``classification`` or ``detection``).
 
     Read from the ``objective`` of the class its builder is annotated to return, so a
     config pairing a model with the wrong task fails before anything is built.
@@ -25,7 +25,7 @@ def model_objective(name: str) -> str:
     if objective is None:
         raise TypeError(
             f"model builder {name!r} must be annotated to return a subclass of "
-            "inkbench.models.ocr.base.CTCRecognizer or Seq2SeqRecognizer, or of "
-            "inkbench.models.cls.base.ImageClassifier"
+            "inkbench.models.ocr.base.CTCRecognizer or Seq2SeqRecognizer, of "
+            "inkbench.models.cls.base.ImageClassifier, or of inkbench.models.det.base.Detector"
         )
     return str(objective)

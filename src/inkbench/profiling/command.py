@@ -53,6 +53,12 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
         return torchvision.models.get_model(target, weights=None, **options), IMAGE_INPUT
     if target in MODELS.names("cls"):
         return MODELS.build(target, num_classes=1000, in_channels=IMAGE_INPUT[1]), IMAGE_INPUT
+    if target in MODELS.names("det"):
+        from inkbench.config import PageInputConfig
+        from inkbench.data.pages.page import CLASSES
+
+        page = PageInputConfig()  # the default input size (data.input)
+        return MODELS.build(target, num_classes=len(CLASSES)), (1, 1, page.height, page.width)
     path = Path(target)
     if path.is_file():
         from inkbench.config import load_config
@@ -74,10 +80,13 @@ def resolve_target(target: str) -> tuple[nn.Module, tuple[int, ...]]:
 
 
 def input_shape(cfg: Config) -> tuple[int, ...]:
-    """A classifier's image, or a line of the config's height and 512 pixels."""
+    """A classifier's image, a detector's page input, or a line of the config's height and
+    512 pixels."""
     if cfg.family == "cls":
         size = cfg.data.transforms.size
         return (1, cfg.data.channels or 3, size, size)
+    if cfg.family == "det":
+        return (1, 1, cfg.data.input.height, cfg.data.input.width)
     return (1, 1, cfg.data.height, OCR_INPUT[-1])
 
 

@@ -10,6 +10,7 @@ from inkbench.config import Config
 from inkbench.tasks.autoregressive import AutoregressiveRecognition
 from inkbench.tasks.base import Task
 from inkbench.tasks.classification import ImageClassification
+from inkbench.tasks.detection import Detection
 from inkbench.tasks.recognition import CTCRecognition, RecognitionTask
 from inkbench.tasks.registry import TASKS
 
@@ -25,7 +26,7 @@ def build_task(cfg: Config, model: nn.Module | None = None) -> Task:
 
 def build_model(cfg: Config) -> nn.Module:
     """The model ``cfg`` trains, as its task builds it (OCR: for the charset and line height;
-    classification: for the classes and channels)."""
+    classification: for the classes and channels; detection: for the page classes)."""
     return task_class(cfg).new_model(cfg)
 
 
@@ -33,6 +34,7 @@ __all__ = [
     "TASKS",
     "AutoregressiveRecognition",
     "CTCRecognition",
+    "Detection",
     "ImageClassification",
     "RecognitionTask",
     "Task",

@@ -101,8 +101,14 @@ class TrainingBatches:
     """
 
     def __init__(self, cfg: Config) -> None:
+        if cfg.family == "det":
+            # Before any page is rendered: pages are not batched here yet (docs/detection.md).
+            raise InkbenchError(
+                f"task {cfg.task.name!r}: tune lr, tune batch-size and check overfit read "
+                "OCR lines and images only; train the detector with its config"
+            )
         self.data = build_datamodule(cfg)
-        self.items: EncodedLines | ImageItems = self.data.split("train")
+        self.items: EncodedLines | ImageItems = self.data.split("train")  # type: ignore[assignment]
         self.cfg = self.data.cfg
         self.unit = task_class(self.cfg).unit
 

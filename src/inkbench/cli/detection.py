@@ -1,0 +1,98 @@
+"""What `train --eval-split`, `eval` and `predict` print for a detection run (the commands
+themselves are in ``cli/train.py``, which hands a detector's run over to these)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inkbench.cli.common import print_json
+from inkbench.console import line_console
+from inkbench.errors import InkbenchError
+
+if TYPE_CHECKING:
+    from inkbench.runs.store import Run
+
+#: Score a box needs to be shown by ``predict`` when ``--threshold`` is not given.
+PREDICT_THRESHOLD = 0.3
+
+
+def refuse_options(run: Run, options: dict[str, Any]) -> None:
+    """An error naming the first option given that a detection run does not use."""
+    for flag, value in options.items():
+        if value:
+            raise InkbenchError(f"{flag}: not used with detection runs; {run.name} is a detector")
+
+
+def map_line(scores: dict[str, Any]) -> str:
+    per_class = "  ".join(
+        f"{name} AP@0.5 {ap['ap50']:.4f} AP {ap['ap']:.4f}"
+        for name, ap in scores["per_class"].items()
+    )
+    return (
+        f"{scores['split']}: mAP@0.5 {scores['map50']:.4f}  mAP@0.5:0.95 {scores['map']:.4f}  "
+        f"{per_class}  n {scores['n']}  run {scores['run']}"
+    )
+
+
+def eval_detector(
+    run: Run, split: str, checkpoint: str, batch_size: int | None, as_json: bool
+) -> None:
+    """``inkbench eval`` of a detection run: ``--json`` prints ``{"map50", "map",
+    "per_class": {class: {"ap50", "ap"}}, "n", "split", "run"}``."""
+    from inkbench.evaluation.detect import evaluate_detector
+
+    scores = evaluate_detector(run, split, checkpoint, batch_size)
+    if as_json:
+        print_json(scores)
+    else:
+        line_console().print(map_line(scores), highlight=False)
+
+
+def predict_detector(
+    run: Run,
+    images: list[Path],
+    checkpoint: str,
+    threshold: float | None,
+    overlay: Path | None,
+    as_json: bool,
+) -> None:
+    """``inkbench predict`` with a detection run: the boxes of each page scoring at least
+    ``threshold``, in page pixels; ``overlay`` draws them on the (one) page."""
+    from inkbench.data.pages.image import read_page
+    from inkbench.evaluation.detect import PageDetector, draw_detections, write_overlay
+
+    minimum = PREDICT_THRESHOLD if threshold is None else threshold
+    if not 0 <= minimum < 1:
+        raise InkbenchError(f"--threshold: expected a score in [0, 1), got {minimum}")
+    if overlay is not None and len(images) != 1:
+        raise InkbenchError(f"--overlay: draws one page, got {len(images)} images")
+    # Refused before decoding over the page pixel limit: a page can be any photo or scan.
+    pages = [read_page(path) for path in images]
+    detector = PageDetector.from_run(run, checkpoint)
+    found = []
+    for detections in detector.detect_pages(pages):
+        keep = detections["scores"] >= minimum
+        found.append({k: v[keep] for k, v in detections.items()})
+    if overlay is not None:
+        write_overlay(overlay, draw_detections(pages[0], found[0], detector.classes))
+    rows = [
+        [
+            {"box": [round(v, 1) for v in box], "label": detector.classes[label], "score": score}
+            for box, label, score in zip(
+                f["boxes"].tolist(), f["labels"].tolist(), f["scores"].tolist(), strict=True
+            )
+        ]
+        for f in found
+    ]
+    if as_json:
+        predictions = [
+            {"image": str(path), "boxes": boxes} for path, boxes in zip(images, rows, strict=True)
+        ]
+        print_json({"predictions": predictions})
+        return
+    for path, boxes in zip(images, rows, strict=True):
+        for b in boxes:
+            where = " ".join(f"{v:g}" for v in b["box"])
+            sys.stdout.write(f"{path}\t{b['label']}\t{b['score']:.3f}\t{where}\n")

@@ -1,0 +1,1 @@
+"""Text box detectors (family ``det``): one family per file, each a ``Detector``."""
