@@ -21,7 +21,7 @@ from PIL import Image
 from inkbench.data.checks import split_size
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.dataset import ImageDataset
-from inkbench.data.synth.fonts import FONT_SPLITS, HERSHEY_FONTS
+from inkbench.data.synth.fonts import FONT_SPLITS, font_turns
 from inkbench.data.synth.render import render_line
 from inkbench.data.synth.style import STYLE_KITS, draw_style
 from inkbench.data.synth.text import item_seed
@@ -54,9 +54,7 @@ class RenderedChars(ImageDataset):
         self.split, self.seed, self.size, self.distortion = split, seed, size, distortion
         self.kit = STYLE_KITS["train"]
         self.font_split = FONT_SPLITS
-        self.font_turns = [
-            font for font in FONT_SPLITS[split] for _ in range(1 if font in HERSHEY_FONTS else 2)
-        ]
+        self.font_turns = font_turns(FONT_SPLITS[split])
 
     def source(self, index: int) -> str:
         """The font of item ``index``."""

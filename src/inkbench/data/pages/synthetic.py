@@ -8,7 +8,7 @@ import numpy as np
 from inkbench.data.charset import DEFAULT_CHARS, Charset
 from inkbench.data.datasets import DATASETS
 from inkbench.data.pages.page import Page
-from inkbench.data.synth.fonts import FONT_SPLITS, HERSHEY_FONTS
+from inkbench.data.synth.fonts import FONT_SPLITS, font_turns
 from inkbench.data.synth.page import DrawnPage, PageLayout, WordStream, draw_page
 from inkbench.data.synth.style import STYLE_KITS, draw_style, kit_of
 from inkbench.data.synth.synthetic import SHIFT_SPLIT, with_user_fonts
@@ -50,11 +50,7 @@ class SyntheticPages:
         # Mostly prose: pages are paragraphs; the rest keeps numbers and symbols in view.
         self.texts = TextSource(self.text_split, seed, Charset(DEFAULT_CHARS), 5, 60, prose=0.8)
         self.kit = STYLE_KITS[kit_of(split)]
-        self.font_turns = [
-            font
-            for font in self.font_split[split]
-            for _ in range(1 if font in HERSHEY_FONTS else 2)
-        ]
+        self.font_turns = font_turns(self.font_split[split])
 
     def __len__(self) -> int:
         return self.size

@@ -87,6 +87,13 @@ FONT_SPLITS: dict[str, list[str]] = {
 }
 FONT_FILE_SUFFIXES = (".ttf", ".otf")
 
+
+def font_turns(fonts: list[str]) -> list[str]:
+    """The order in which a split's items take ``fonts`` by index: a Hershey font once, a
+    TrueType one twice (Hershey fonts add variety but are not realistic writers)."""
+    return [font for font in fonts for _ in range(1 if font in HERSHEY_FONTS else 2)]
+
+
 # Hershey glyphs that draw another symbol than their ASCII code ('^' as an up arrow), taken
 # from the sibling font of the same design instead.
 _HERSHEY_GLYPH_FIXES = {"scriptc": ("cursive", "^")}

@@ -12,8 +12,8 @@ from inkbench.data.datasets import DATASETS
 from inkbench.data.synth.fonts import (
     FONT_FILE_SUFFIXES,
     FONT_SPLITS,
-    HERSHEY_FONTS,
     font_problems,
+    font_turns,
     load_font,
     user_font_split,
 )
@@ -64,11 +64,7 @@ class SyntheticLines:
         self.distortion = distortion
         self.font_split = font_split or FONT_SPLITS
         self.kit = STYLE_KITS[kit_of(split)]
-        self.font_turns = [
-            font
-            for font in self.font_split[split]
-            for _ in range(1 if font in HERSHEY_FONTS else 2)
-        ]
+        self.font_turns = font_turns(self.font_split[split])
 
     def __len__(self) -> int:
         return self.size
