@@ -68,6 +68,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
         page = browser.new_page(viewport={"width": 1180, "height": 1040})
+        page.set_default_timeout(600_000)  # Playwright's 30 s is too short on busy cores
         page.goto(f"http://127.0.0.1:{sock.getsockname()[1]}/")
         page.wait_for_function(idle, arg=1)
         if args.invert:
