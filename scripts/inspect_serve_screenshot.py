@@ -2,10 +2,12 @@
 Debian chromium (through Playwright), with a drawing, a slider moved and a channel picked.
 
     python scripts/inspect_serve_screenshot.py RUN docs/img/inspect-serve.png \\
-        [--layer features.3] [--channel 5] [--rotate 10] [--invert]
+        [--layer features.3] [--channel 5] [--rotate 10] [--invert] [--upload LINE.png]
 
-Draws a "3" on a classifier's canvas, or a zigzag on a line recognizer's; the PNG is
-written with a 64-colour palette (atomically) to keep the docs small.
+Draws a "3" on a classifier's canvas, or a zigzag on a line recognizer's; with --upload, puts
+the image file on the canvas through the page's upload button instead (a line image for a
+line recognizer). The PNG is written with a 64-colour palette (atomically) to keep the docs
+small.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--channel", type=int, default=0)
     parser.add_argument("--rotate", type=int, default=10)
     parser.add_argument("--invert", action="store_true")
+    parser.add_argument("--upload", type=Path, help="image file to upload instead of drawing")
     args = parser.parse_args()
 
     live = LiveModel.from_run(Run(args.run), layer=args.layer)
@@ -65,12 +68,19 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
         page = browser.new_page(viewport={"width": 1180, "height": 1040})
+        page.set_default_timeout(600_000)  # Playwright's 30 s is too short on busy cores
         page.goto(f"http://127.0.0.1:{sock.getsockname()[1]}/")
         page.wait_for_function(idle, arg=1)
         if args.invert:
             page.check("#invert")
         box = page.locator("#canvas").bounding_box()
-        for stroke in three() if live.family == "cls" else zigzag():
+        if args.upload:
+            # The browser decodes the file before it schedules a request: wait for its answer.
+            before = int(page.evaluate("document.body.dataset.responses"))
+            page.set_input_files("#upload", str(args.upload))
+            page.wait_for_function(idle, arg=before + 1)
+        drawn = [] if args.upload else three() if live.family == "cls" else zigzag()
+        for stroke in drawn:
             points = [
                 (box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke
             ]
@@ -79,12 +89,13 @@ def main() -> None:
             for x, y in points[1:]:
                 page.mouse.move(x, y, steps=3)
             page.mouse.up()
+        before = int(page.evaluate("document.body.dataset.responses"))
         page.focus("#s-rotate")
         for _ in range(args.rotate):
             page.keyboard.press("ArrowRight")
         page.fill("#channel", str(args.channel))
         page.press("#channel", "Enter")
-        page.wait_for_function(idle, arg=2)
+        page.wait_for_function(idle, arg=before + 1)
         page.wait_for_selector("#top img, #top p")
         time.sleep(0.5)  # the top-patch grid's own load
         shot = page.screenshot()

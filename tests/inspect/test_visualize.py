@@ -205,3 +205,36 @@ def test_bad_units_and_steps() -> None:
         visualize(net, [Unit("channel", 0, layer="0"), Unit("channel", 0, layer="3")], SHAPE)
     with pytest.raises(InkbenchError, match=r"y 9: out of range for layer '3' \(0 to 5\)"):
         visualize(net, [Unit("channel", 0, layer="3", position=(9, 0))], SHAPE, steps=1)
+
+
+#: Calls of ``Counted`` modules, in any copy of them.
+CALLS: list[str] = []
+
+
+class Counted(nn.Module):
+    """Identity that records each call: which passes ran past the visualized layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        CALLS.append("after")
+        return x
+
+
+def test_passes_stop_at_the_layer_after_one_whole_pass() -> None:
+    net = nn.Sequential(*seeded_net(), Counted())
+    units = channel_units(net, "1", SHAPE)
+    CALLS.clear()
+    images = [torch.rand(SHAPE) for _ in range(3)]
+    found = visualize(net, units, SHAPE, steps=4, images=images)
+    # One whole pass that checks the units, one before dataset_best's passes; none of the
+    # 4 steps, the start, the end or the 3 dataset images ran the rest of the network.
+    assert CALLS == ["after", "after"]
+    again = visualize(nn.Sequential(*seeded_net()), units, SHAPE, steps=4, images=images)
+    assert np.array_equal(found.images, again.images)
+    assert np.array_equal(found.best, again.best)
+
+
+def test_a_layer_run_twice_is_still_refused() -> None:
+    shared = nn.Conv2d(2, 2, 3, padding=1)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), shared, nn.Tanh(), shared)
+    with pytest.raises(InkbenchError, match="ran 2 times"):
+        visualize(net, [Unit("channel", 0, layer="1")], SHAPE, steps=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,3 +40,32 @@ def once(found: list[torch.Tensor], name: str) -> torch.Tensor:
             "runs once (its parent, for torchvision ResNet's reused ReLU)"
         )
     return found[0]
+
+
+class LayerDone(Exception):
+    """Raised after the layer has run: the rest of the forward pass is not needed."""
+
+
+@dataclass
+class Stop:
+    """Whether ``stopped_after`` ends the passes now."""
+
+    armed: bool = False
+
+
+@contextmanager
+def stopped_after(module: nn.Module) -> Iterator[Stop]:
+    """Ends forward passes (``LayerDone``) once ``module`` has run, while armed. Enter it after
+    the hook that takes the module's output: hooks run in the order they were added. Arm it
+    after a whole pass has shown that the module runs once (``once``)."""
+    stop = Stop()
+
+    def done(mod: nn.Module, args: Any, output: Any) -> None:
+        if stop.armed:
+            raise LayerDone
+
+    handle = module.register_forward_hook(done)
+    try:
+        yield stop
+    finally:
+        handle.remove()

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from inkbench.errors import InkbenchError
 from inkbench.evaluation.features import LayerTap
 from inkbench.files import write_atomic
 from inkbench.inspect.attribution import load_run_model
+from inkbench.inspect.layers import LayerDone, stopped_after
 from inkbench.inspect.receptive import Field, receptive_fields
 from inkbench.models.lookup import named_module
 from inkbench.runs.store import Run
@@ -302,14 +303,14 @@ def top_activations(
     depth = 0  # the images' channels
     with (
         LayerTap(module, False, "none", layer) as tap,
-        _stopped_after(module) as stop,
+        stopped_after(module) as stop,
         torch.no_grad(),
     ):
         for images in batches:
             # The first pass runs whole, so that take() refuses a layer run twice; later
             # ones stop at the layer (an OCR model's LSTM or greedy search is not needed).
             stop.armed = top is not None
-            with suppress(_LayerDone):
+            with suppress(LayerDone):
                 model(images)
             maps = tap.take()
             if top is None:
@@ -337,31 +338,6 @@ def top_activations(
         field=list(max(f.size() for f in found)),
         whole=list(found[0].whole),
     )
-
-
-class _LayerDone(Exception):
-    """Raised after the layer has run: the rest of the forward pass is not needed."""
-
-
-@dataclass
-class _Stop:
-    armed: bool = False
-
-
-@contextmanager
-def _stopped_after(module: nn.Module) -> Iterator[_Stop]:
-    """Ends forward passes (``_LayerDone``) once ``module`` has run, while armed."""
-    stop = _Stop()
-
-    def done(mod: nn.Module, args: Any, output: Any) -> None:
-        if stop.armed:
-            raise _LayerDone
-
-    handle = module.register_forward_hook(done)  # after the tap's hook: it has its output
-    try:
-        yield stop
-    finally:
-        handle.remove()
 
 
 def check_map(layer: str, maps: torch.Tensor, channels: Sequence[int] | None) -> list[int]:
