@@ -29,8 +29,8 @@ demo: setup
 
 # ResNet-18 on the embedded handwritten characters (62 classes), evaluated on the test fonts,
 # which training never sees. torchvision's stem, not the CIFAR one of the config: 16 times
-# cheaper at 32 px, so it finishes in under 10 minutes on 2 CPU cores (docs/classification.md
-# has the time and accuracy).
+# cheaper at 32 px. Its 4 epochs took 22 min on a 2-core AVX2 CPU shared with other work, not
+# yet under the 10 it is meant for (docs/classification.md has the time and accuracy).
 demo-classify: setup
 	$(BIN)/inkbench train configs/cls/resnet18.yaml model.small_input=false \
 		--name demo-classify --eval-split test
