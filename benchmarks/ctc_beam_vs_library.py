@@ -10,11 +10,23 @@ state, so ZeroLM would merge every prefix ending in the same character) and with
 inkbench's decoder is timed one line per call (as flashlight-text, which has no batch call)
 and on all lines in one padded batch, which it spreads over torch's threads.
 
-Posteriors are either simulated from test-split texts (a peaked CTC path per text with
-Gaussian logit noise: known truth, no training needed) or, with ``--run``, the outputs of a
-trained CTC run on its test split. The LM is trained on the training split's texts.
+Posteriors are by default a trained CTC run's outputs on its test split (``--run``, default
+``demo``: the run ``make demo`` trains), the lines' truths scoring the CER; ``--simulated``
+draws them instead from test-split texts (a peaked CTC path per text with Gaussian logit
+noise: known truth, no training needed). The LM is ``--lm`` (an ARPA file, e.g. the one
+``make demo`` decodes with) or one trained on the training split's texts. alpha defaults to
+the run's ``task.lm_alpha``. Both searches get no length bonus (flashlight-text's lexicon-free
+decoder has none), so inkbench's search with the run's own ``lm_beta`` is one more row.
 
-    python benchmarks/ctc_beam_vs_library.py [--lines 300] [--beam 10] [--repeats 5] [--run RUN]
+What differs between the searches: inkbench keeps one hypothesis per label prefix (the
+sum over its alignments, split into blank- and character-ended) and prunes characters
+below ``prune`` and outside the step's best ``beam`` per frame; flashlight-text keeps one per
+(LM state, last token) and merges hypotheses whose LM states agree, prunes by
+``beam_size_token`` and ``beam_threshold`` (off here), and scores the end of the line by its
+own rules.
+
+    python benchmarks/ctc_beam_vs_library.py [--run demo] [--runs-dir runs] [--lm ARPA]
+        [--lines 300] [--beam 10] [--repeats 5] [--alpha A] [--simulated]
 """
 
 from __future__ import annotations
@@ -30,12 +42,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inkbench.config import TaskConfig
 from inkbench.data.charset import DEFAULT_CHARS, Charset
+from inkbench.data.datamodule import build_split
+from inkbench.data.lines import line_loader
 from inkbench.data.synth.text import TextSource
 from inkbench.decoding import CharNgramLM, LMScorer, ctc_beam_search, ctc_greedy_decode
 from inkbench.decoding.lm import char_token
 from inkbench.environment import header
+from inkbench.evaluation.evaluate import Recognizer
 from inkbench.profiling.latency import percentile_range
+from inkbench.runs.store import Run, find_run
 from inkbench.tasks.metrics import cer
 
 LineDecoder = Callable[[np.ndarray], list[int]]
@@ -58,14 +75,9 @@ def simulated_posteriors(
     return out
 
 
-def run_posteriors(run_name: str, limit: int) -> tuple[list[np.ndarray], list[str], Charset]:
-    """A trained CTC run's log-probabilities and truths on its test split."""
-    from inkbench.data.datamodule import build_split
-    from inkbench.data.lines import line_loader
-    from inkbench.evaluation.evaluate import Recognizer
-    from inkbench.runs.store import find_run
-
-    recognizer = Recognizer.from_run(find_run(run_name, Path("runs")))
+def run_posteriors(run: Run, limit: int) -> tuple[list[np.ndarray], list[str], Charset, TaskConfig]:
+    """A trained CTC run's log-probabilities and truths on its test split, and its task."""
+    recognizer = Recognizer.from_run(run, device="cpu")
     cfg = recognizer.cfg
     data = build_split(cfg, "test")
     data.lines = torch.utils.data.Subset(data.lines, range(min(limit, len(data.lines))))
@@ -76,7 +88,7 @@ def run_posteriors(run_name: str, limit: int) -> tuple[list[np.ndarray], list[st
             for b, n in enumerate(lengths.tolist()):
                 posteriors.append(log_probs[:n, b].numpy())
             texts += batch.texts
-    return posteriors, texts, recognizer.task.charset
+    return posteriors, texts, recognizer.task.charset, cfg.task
 
 
 def flashlight_decoder(
@@ -120,14 +132,15 @@ def measure(
     decoders: dict[str, Decoder], posteriors: list[np.ndarray], repeats: int
 ) -> dict[str, tuple[list[list[int]], list[float]]]:
     """Each decoder's outputs and its ms/line in every round: one untimed round first, then
-    ``repeats`` rounds in which the decoders take turns, so that other work on the machine
-    hits them alike."""
+    ``repeats`` rounds in which the decoders take turns, in reverse order every other round, so
+    that other work on the machine hits them alike."""
     outputs = {name: decode(posteriors) for name, decode in decoders.items()}
     times: dict[str, list[float]] = {name: [] for name in decoders}
-    for _ in range(repeats):
-        for name, decode in decoders.items():
+    for repeat in range(repeats):
+        names = list(decoders) if repeat % 2 == 0 else list(reversed(decoders))
+        for name in names:
             start = time.perf_counter()
-            decode(posteriors)
+            decoders[name](posteriors)
             times[name].append(1000 * (time.perf_counter() - start) / len(posteriors))
     return {name: (outputs[name], times[name]) for name in decoders}
 
@@ -147,38 +160,53 @@ def padded(posteriors: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="demo", help="CTC run whose test outputs are decoded")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--simulated", action="store_true", help="simulated posteriors instead")
     parser.add_argument("--lines", type=int, default=300, help="lines to decode")
     parser.add_argument("--beam", type=int, default=10, help="beam width of both decoders")
-    parser.add_argument("--order", type=int, default=6, help="n-gram order of the LM")
+    parser.add_argument("--lm", type=Path, help="ARPA file [an LM trained on --lm-lines texts]")
+    parser.add_argument("--order", type=int, default=6, help="n-gram order of a trained LM")
     parser.add_argument("--lm-lines", type=int, default=20000, help="training texts for the LM")
-    parser.add_argument("--alpha", type=float, default=0.5, help="LM weight (natural log)")
+    parser.add_argument("--alpha", type=float, help="LM weight [the run's; simulated: 0.5]")
     parser.add_argument("--noise", type=float, default=1.6, help="logit noise (simulated)")
-    parser.add_argument("--run", help="decode this CTC run's test outputs instead")
     parser.add_argument("--repeats", type=int, default=5, help="alternated timed rounds")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
 
-    if args.run:
-        posteriors, truths, charset = run_posteriors(args.run, args.lines)
-    else:
+    task: TaskConfig | None = None
+    if args.simulated:
         charset = Charset(DEFAULT_CHARS)
         truths = [TextSource("test", args.seed, charset).text(i) for i in range(args.lines)]
         posteriors = simulated_posteriors(truths, charset, args.noise, args.seed)
-    train = TextSource("train", args.seed, charset)
-    lm = CharNgramLM.train([train.text(i) for i in range(args.lm_lines)], args.order)
-    arpa = Path(tempfile.mkdtemp()) / "chars.arpa"
-    lm.save(arpa)
+        source = f"simulated, noise {args.noise}"
+    else:
+        run = find_run(args.run, args.runs_dir)
+        posteriors, truths, charset, task = run_posteriors(run, args.lines)
+        source = f"run {run.path} ({run.config().model.name}), test split"
+    alpha = args.alpha if args.alpha is not None else task.lm_alpha if task else 0.5
+    if args.lm:
+        arpa, lm = args.lm, CharNgramLM.load(args.lm)
+        lm_source = f"{arpa} (order {lm.order})"
+    else:
+        train = TextSource("train", args.seed, charset)
+        lm = CharNgramLM.train([train.text(i) for i in range(args.lm_lines)], args.order)
+        arpa = Path(tempfile.mkdtemp()) / "chars.arpa"
+        lm.save(arpa)
+        lm_source = f"order {args.order} Kneser-Ney on {args.lm_lines} training-split texts"
     scorer = LMScorer(lm, charset.chars, len(charset))
 
-    def ours(alpha: float, batched: bool) -> Decoder:
+    def ours(alpha: float, batched: bool, beta: float = 0.0) -> Decoder:
         lm_arg = scorer if alpha else None
 
         def each(log_probs: np.ndarray) -> list[int]:
             return ctc_beam_search(torch.from_numpy(log_probs).unsqueeze(1), None, args.beam,
-                                   lm=lm_arg, alpha=alpha)[0]  # fmt: skip
+                                   lm=lm_arg, alpha=alpha, beta=beta)[0]  # fmt: skip
 
         def together(posteriors: list[np.ndarray]) -> list[list[int]]:
-            return ctc_beam_search(*padded(posteriors), args.beam, lm=lm_arg, alpha=alpha)
+            return ctc_beam_search(
+                *padded(posteriors), args.beam, lm=lm_arg, alpha=alpha, beta=beta
+            )
 
         return together if batched else one_by_one(each)
 
@@ -188,23 +216,24 @@ def main() -> None:
     threads = torch.get_num_threads()
     decoders: dict[str, Decoder] = {"greedy": one_by_one(greedy)}
     compared: dict[str, str] = {}  # decoder -> the inkbench one-line decoder it is held to
-    for label, alpha in [("", 0.0), (" + LM", args.alpha)]:
+    for label, weight in [("", 0.0), (" + LM", alpha)]:
         line = f"inkbench beam {args.beam}{label}"
-        decoders[line] = ours(alpha, batched=False)
+        decoders[line] = ours(weight, batched=False)
         batch = f"{line}, one batch, {threads} threads"
-        decoders[batch] = ours(alpha, batched=True)
+        decoders[batch] = ours(weight, batched=True)
         compared[batch] = line
-        decode = flashlight_decoder(charset, arpa, args.beam, alpha * math.log(10))
+        decode = flashlight_decoder(charset, arpa, args.beam, weight * math.log(10))
         if decode is not None:
             decoders[f"flashlight-text beam {args.beam}{label}"] = one_by_one(decode)
             compared[f"flashlight-text beam {args.beam}{label}"] = line
+    if task is not None and task.lm_beta:
+        served = f"inkbench beam {args.beam} + LM, the run's beta {task.lm_beta}"
+        decoders[served] = ours(alpha, batched=False, beta=task.lm_beta)
     measured = measure(decoders, posteriors, args.repeats)
 
     print(header())
-    source = f"run {args.run} (test split)" if args.run else f"simulated, noise {args.noise}"
     print(f"posteriors: {source}; {len(posteriors)} lines, {len(charset)} classes")
-    print(f"LM: order {args.order} Kneser-Ney on {args.lm_lines} training-split texts, "
-          f"alpha {args.alpha}, beta 0")  # fmt: skip
+    print(f"LM: {lm_source}, alpha {alpha}, beta 0 unless said")
     if not any(name.startswith("flashlight") for name in decoders):
         print("flashlight-text is not installed (pip install -e '.[dev]'): no library column")
     print(f"ms/line: median of {args.repeats} alternated rounds (10th-90th percentile); "

@@ -75,6 +75,24 @@ def test_a_transfer_set_that_cannot_be_built_fails_before_training(
     assert not runs.exists()
 
 
+def test_bench_refuses_a_ddp_config_before_training(
+    tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Lightning would run the bench command again per further device (ddp).
+    path = write_suite(tmp_path, line_folder, {})
+    runs = tmp_path / "runs"
+    ddp = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
+    assert main(["bench", str(path), "--runs-dir", str(runs), *ddp]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {path}: models.crnn: trainer.strategy='ddp', trainer.devices=2, "
+        "trainer.num_nodes=1: 2 processes; `inkbench bench` trains each model in one process"
+    )
+    assert err.count("\n") == 1 and not runs.exists()
+    one = ["trainer.strategy=ddp", "trainer.devices=1", "trainer.accelerator=cpu"]
+    assert list(suite_configs(load_suite(path), path, extra=one)) == ["crnn"]
+
+
 def test_config_hash_leaves_out_the_eval_sets(tiny_config_file: Path) -> None:
     # The sets change no training: a run made before eval.sets existed keeps its hash.
     cfg = load_config(tiny_config_file)

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
+from inkbench.cli import main
 from inkbench.config import parse_override
 from inkbench.errors import InkbenchError
 from inkbench.sweeps.spec import load_sweep, override_arg
+
+CPU_DDP = {"trainer.strategy": "ddp", "trainer.accelerator": "cpu"}
 
 
 def write_sweep(tmp_path: Path, config: Path, **fields: Any) -> Path:
@@ -51,6 +54,23 @@ def test_loads_with_defaults(tiny_config_file: Path, tmp_path: Path) -> None:
         ({"space": {"model.name": {"type": "categorical", "choices": ["crnn", "nope"]}}}, "nope"),
         ({"overrides": {"trainer.max_epoch": 1}}, "trainer.max_epoch: unknown key"),
         ({"base": "missing.yaml"}, "missing.yaml"),
+        # Lightning would run the sweep command again per device (ddp): refused, not run.
+        (
+            {"overrides": {**CPU_DDP, "trainer.devices": 2}},
+            "overrides: trainer.strategy='ddp', trainer.devices=2, trainer.num_nodes=1: "
+            "2 processes; `inkbench sweep` trains each trial in one process",
+        ),
+        (
+            {"overrides": {**CPU_DDP, "trainer.devices": 1, "trainer.num_nodes": 2}},
+            "2 processes; `inkbench sweep` trains each trial in one process",
+        ),
+        (
+            {
+                "overrides": CPU_DDP,
+                "space": {"trainer.devices": {"type": "int", "low": 1, "high": 2}},
+            },
+            "space.trainer.devices = 2: trainer.strategy='ddp', trainer.devices=2",
+        ),
         ({"name": "a b"}, "name"),
     ],
 )
@@ -103,3 +123,26 @@ def test_command_line_overrides_join_the_file(tiny_config_file: Path, tmp_path: 
     ]
     with pytest.raises(InkbenchError, match=r"data\.batch_sise: unknown option"):
         load_sweep(path, ["data.batch_sise=2"])
+
+
+def test_a_one_process_ddp_config_is_a_sweep_like_any(
+    tiny_config_file: Path, tmp_path: Path
+) -> None:
+    # ddp over one device is one process: nothing runs the command again.
+    overrides = {**CPU_DDP, "trainer.devices": 1}
+    spec = load_sweep(write_sweep(tmp_path, tiny_config_file, overrides=overrides))
+    assert spec.overrides == overrides
+
+
+def test_the_sweep_command_refuses_ddp_with_one_error_line(
+    tiny_config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = {**CPU_DDP, "trainer.devices": 2}
+    path = write_sweep(tmp_path, tiny_config_file, overrides=overrides)
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(path), "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: {path}: overrides: trainer.strategy='ddp'") and err.count("\n") == 1
+    )
+    assert "--workers N" in err and not runs.exists()

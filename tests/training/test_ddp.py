@@ -97,6 +97,12 @@ def test_one_run_folder_with_metrics_reduced_over_the_processes(setup: Path) -> 
     assert [r["step"] for r in rows] == ["2", "4"]  # 16 lines, 2 x 4 per step: 2 steps each
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # MFU per device: both processes' FLOP/s over 2 x the peak of one process's share of the
+    # CPU, measured in process 0 (metrics.csv keeps 4 digits of each).
+    peak = meta["mfu_peak"]["flops_per_s"]
+    for row in rows:
+        share = float(row["train_flops_per_s"]) / (2 * peak)
+        assert float(row["mfu"]) == pytest.approx(share, rel=2e-3)
 
     # The val CER sums edit distances over both processes' lines: one process evaluating all
     # val lines with the checkpoint of that epoch gets the same (metrics.csv keeps 6 digits).

@@ -30,6 +30,7 @@ from inkbench.errors import DataNotFound, InkbenchError
 from inkbench.evaluation.evaluate import with_dataset
 from inkbench.registry import format_validation_error
 from inkbench.sweeps.spec import override_arg
+from inkbench.training.trainer import single_process
 
 Decoder = Literal["greedy", "beam", "beam+lm"]
 
@@ -38,6 +39,14 @@ SHARED_KEYS: dict[str, tuple[str, ...]] = {
     "ocr": ("seed", "data.name", "data.charset", "data.height"),
     "cls": ("seed", "data.name", "data.transforms.size"),
 }
+
+
+ONE_PROCESS = (
+    "`inkbench bench` trains each model in one process (under ddp, Lightning would run the "
+    "whole benchmark again for each further device, each copy into a folder of its own); "
+    "train ddp runs with `inkbench train` (docs/training.md), or set trainer.strategy=auto "
+    "trainer.devices=1 trainer.num_nodes=1"
+)
 
 
 class _Strict(BaseModel):
@@ -296,6 +305,10 @@ def suite_configs(
     }
     first_name, first = next(iter(configs.items()))
     for name, cfg in configs.items():
+        try:
+            single_process(cfg, ONE_PROCESS)
+        except InkbenchError as exc:
+            raise InkbenchError(f"{path}: models.{name}: {exc}") from None
         for key in SHARED_KEYS[suite.family]:
             value, expected = attrgetter(key)(cfg), attrgetter(key)(first)
             if value != expected:

@@ -29,8 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from inkbench.config import load_config, parse_override, read_yaml
 from inkbench.errors import InkbenchError
 from inkbench.registry import format_validation_error
+from inkbench.training.trainer import single_process
 
 Scalar = bool | int | float | str
+ONE_PROCESS = (
+    "`inkbench sweep` trains each trial in one process (under ddp, Lightning would run the "
+    "whole sweep again for each further device, each copy asking for trials of its own); run "
+    "trials side by side with --workers N, train ddp runs with `inkbench train` "
+    "(docs/training.md), or set trainer.strategy=auto trainer.devices=1 trainer.num_nodes=1"
+)
 YAML_END = "...\n"  # PyYAML ends a lone scalar document with this marker
 
 
@@ -240,13 +247,14 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
         raise InkbenchError(f"{path}: base: config file {spec.base} not found")
     fixed = spec.trial_overrides({})
     try:
-        load_config(spec.base, fixed)
+        single_process(load_config(spec.base, fixed), ONE_PROCESS)
     except InkbenchError as exc:
         raise InkbenchError(f"{path}: overrides: {exc}") from None
     for key, param in spec.space.items():
         for value in probe_values(param):
             try:
-                load_config(spec.base, [*fixed, override_arg(key, value)])
+                cfg = load_config(spec.base, [*fixed, override_arg(key, value)])
+                single_process(cfg, ONE_PROCESS)
             except InkbenchError as exc:
                 raise InkbenchError(f"{path}: space.{key} = {value!r}: {exc}") from None
     return spec

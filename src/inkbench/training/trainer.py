@@ -128,6 +128,21 @@ def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
         raise InkbenchError(f"{where}: {type(exc).__name__}: {reason}") from None
 
 
+def single_process(cfg: Config, why: str) -> None:
+    """Refuse a config that trains in several processes (ddp with ``trainer.devices`` x
+    ``trainer.num_nodes`` > 1, as Lightning counts them) where only one can run; ``why`` says
+    what cannot and ends the error line."""
+    processes = new_trainer(
+        cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    ).world_size
+    if processes > 1:
+        t = cfg.trainer
+        raise InkbenchError(
+            f"trainer.strategy={t.strategy!r}, trainer.devices={t.devices!r}, "
+            f"trainer.num_nodes={t.num_nodes}: {processes} processes; {why}"
+        )
+
+
 def parameters_line(counts: dict[str, int]) -> str:
     """``parameters: 5,130 trainable, 11,176,512 frozen (0.05% trains)``: a run that trains
     only part of its model says so at its start."""

@@ -35,7 +35,7 @@ from inkbench.data.modules import build_datamodule
 from inkbench.errors import InkbenchError
 from inkbench.tasks import Task, build_task, task_class
 from inkbench.training.callbacks import StepSeed
-from inkbench.training.trainer import new_trainer
+from inkbench.training.trainer import new_trainer, single_process
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -45,7 +45,14 @@ def tuning_trainer(cfg: Config, root: Path, **options: Any) -> L.Trainer:
     """A Trainer that computes steps as ``cfg`` trains them, but writes no logs or checkpoints."""
     # These tools train without validation on purpose.
     warnings.filterwarnings("ignore", message=".*no `val_dataloader`. Skipping val loop.*")
-    trainer = new_trainer(
+    # data.batch_size is per device: one process finds it for every device of a ddp run.
+    single_process(
+        cfg,
+        "the tuning tools run in one, and what they find (lr, batch size per device) holds for "
+        "each process of a ddp run: set trainer.strategy=auto trainer.devices=1 "
+        "trainer.num_nodes=1",
+    )
+    return new_trainer(
         cfg,
         default_root_dir=root,
         logger=False,
@@ -55,16 +62,6 @@ def tuning_trainer(cfg: Config, root: Path, **options: Any) -> L.Trainer:
         num_sanity_val_steps=0,
         **options,
     )
-    if trainer.world_size > 1:
-        # data.batch_size is per device: one process finds it for every device of a ddp run.
-        raise InkbenchError(
-            f"trainer.strategy={cfg.trainer.strategy!r}, trainer.devices={cfg.trainer.devices!r}, "
-            f"trainer.num_nodes={cfg.trainer.num_nodes}: {trainer.world_size} processes; the "
-            "tuning tools run in one, and what they find (lr, batch size per device) holds for "
-            "each process of a ddp run: set trainer.strategy=auto trainer.devices=1 "
-            "trainer.num_nodes=1"
-        )
-    return trainer
 
 
 def constant_lr(cfg: Config) -> Config:
