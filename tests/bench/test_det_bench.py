@@ -70,6 +70,7 @@ def test_det_bench_ranks_detectors_and_reads_pages_with_an_ocr_run(
         scores = evaluate_detector(run, "test")
         assert (row["map50"], row["map"]) == pytest.approx((scores["map50"], scores["map"]))
         assert row["line_ap50"] == pytest.approx(scores["per_class"]["line"]["ap50"])
+        assert row["word_ap50"] is None  # the toy pages have no word boxes
         pages = page_scores(PageReader(PageDetector.from_run(run), recognizer, 0.0), "test")
         assert (row["page_cer"], row["line_cer"]) == pytest.approx(
             (pages["page_cer"], pages["line_cer"])
