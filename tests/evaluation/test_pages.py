@@ -20,7 +20,7 @@ from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.evaluation.detect import PageDetector
 from inkbench.evaluation.evaluate import Recognizer
-from inkbench.evaluation.pages import CROP_MARGIN, LINE_SEPARATOR, crop_line
+from inkbench.evaluation.pages import CROP_MARGIN, LINE_SEPARATOR, crop_line, drop_nested
 from inkbench.runs.store import Run
 from inkbench.training.trainer import train
 from toy_pages import TEXT_HEIGHT, TEXT_WIDTH, ToyTextPages, draw_text_page, tiny_det_config
@@ -235,3 +235,18 @@ def test_a_perfect_detector_and_reader_score_a_page_cer_of_zero(
     monkeypatch.setattr(Recognizer, "transcribe", lambda s, images, b=32: read(s, images)[::-1])
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and json.loads(out)["page_cer"] > 0
+
+
+def test_a_piece_of_a_line_inside_a_better_box_is_dropped() -> None:
+    boxes = np.array(
+        [
+            [10, 10, 400, 40],  # a whole line
+            [100, 12, 300, 44],  # a piece of it, scoring lower: IoU 0.45, 88 % inside
+            [10, 60, 400, 90],  # the next line, touching nothing
+            [5, 35, 200, 65],  # between two lines: 16 % inside each
+        ],
+        dtype=np.float32,
+    )
+    assert drop_nested(boxes, np.array([0.9, 0.8, 0.7, 0.95])).tolist() == [3, 0, 2]
+    # The piece scoring higher stays, and the whole line too (less than half of it inside).
+    assert drop_nested(boxes[:2], np.array([0.5, 0.8])).tolist() == [1, 0]

@@ -38,6 +38,9 @@ LINE_SEPARATOR = "\n"
 CROP_MARGIN = 0.1
 #: Score a line box needs to be read when no threshold is given.
 LINE_THRESHOLD = 0.3
+#: Share of a line box's area inside a higher-scoring line box above which it is the same
+#: line found twice (a piece of a line overlaps the whole line by less than NMS's IoU).
+NESTED_SHARE = 0.6
 LINE = CLASSES.index("line")
 
 
@@ -80,6 +83,24 @@ def crop_line(page: np.ndarray, box: Sequence[float], margin: float = CROP_MARGI
     right = max(min(math.ceil(x1 + pad), width), left + 1)
     bottom = max(min(math.ceil(y1 + pad), height), top + 1)
     return page[top:bottom, left:right]
+
+
+def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHARE) -> np.ndarray:
+    """Indices of the boxes (N, 4) to keep, best score first: a box with more than ``share``
+    of its area inside a box that scores higher is dropped (NMS keeps a piece of a line,
+    whose IoU with the whole line is small, and the page would read it twice)."""
+    order = np.argsort(-scores, kind="stable")
+    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    kept: list[int] = []
+    for i in order:
+        low, high = (
+            np.maximum(boxes[kept, :2], boxes[i, :2]),
+            np.minimum(boxes[kept, 2:], boxes[i, 2:]),
+        )
+        inside = np.prod(np.clip(high - low, 0, None), axis=1)
+        if not (inside > share * max(area[i], 1e-6)).any():
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
 
 
 def read_lines(
@@ -149,11 +170,13 @@ class PageReader:
 
     def line_boxes(self, pages: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per page, the ``line`` boxes (N, 4) scoring at least the threshold and their
-        scores (N,), in page pixels."""
+        scores (N,), in page pixels, without boxes nested in a higher-scoring one."""
         found = []
         for detections in self.detector.detect_pages(pages):
             keep = (detections["labels"] == LINE) & (detections["scores"] >= self.threshold)
-            found.append((detections["boxes"][keep].numpy(), detections["scores"][keep].numpy()))
+            boxes, scores = detections["boxes"][keep].numpy(), detections["scores"][keep].numpy()
+            outer = drop_nested(boxes, scores)
+            found.append((boxes[outer], scores[outer]))
         return found
 
     def read(self, pages: list[np.ndarray]) -> list[PageText]:
