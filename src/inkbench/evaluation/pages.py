@@ -1,10 +1,11 @@
 """Page -> lines -> text: a detector run finds the lines, an OCR run reads them.
 
 The detector's ``line`` boxes (page pixels, mapped back from its letterboxed input by
-``PageDetector.detect_pages``) are put in reading order (``reading_order``), cropped from the
-page's own pixels with a margin, and read by the OCR run's ``Recognizer.transcribe``: the
-line normalization, model and decoding ``inkbench predict OCR_RUN line.png`` uses, in
-width-sorted batches. A page's text is its lines joined by newlines.
+``PageDetector.detect_pages``), less those nested in a better one (``drop_nested``), are put
+in reading order (``reading_order``), cropped from the page's own pixels with a margin, and
+read by the OCR run's ``Recognizer.transcribe``: the line normalization, model and decoding
+``inkbench predict OCR_RUN line.png`` uses, in width-sorted batches. A page's text is its
+lines joined by newlines.
 
 On a page dataset, ``page_scores`` gives page CER and WER (the predicted page text against
 the page's true line texts joined the same way) next to the OCR run's line CER on the same
@@ -89,6 +90,7 @@ def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHA
     """Indices of the boxes (N, 4) to keep, best score first: a box with more than ``share``
     of its area inside a box that scores higher is dropped (NMS keeps a piece of a line,
     whose IoU with the whole line is small, and the page would read it twice)."""
+    # Hand-written: torchvision.ops gives IoU, not the share of one box inside another.
     order = np.argsort(-scores, kind="stable")
     area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     kept: list[int] = []
