@@ -91,3 +91,42 @@ def tiny_det_config(model: str, **trainer: object) -> dict:
             **trainer,
         },
     }
+
+
+#: Size of a ``toy_text_pages`` page: two columns of up to four lines.
+TEXT_HEIGHT, TEXT_WIDTH = 192, 160
+
+
+def draw_text_page(rng: np.random.Generator, columns: int) -> Page:
+    """A white page of ``columns`` columns of 1-4 lines, each a ``conftest.draw_line`` of a
+    short word over 'abc '; its line boxes (the pasted line images) and texts, column by
+    column, top to bottom."""
+    from conftest import WORDS, draw_line
+
+    image = np.full((TEXT_HEIGHT, TEXT_WIDTH), 255, dtype=np.uint8)
+    boxes: list[list[float]] = []
+    texts: list[str] = []
+    for column in range(columns):
+        for row in range(int(rng.integers(1, 5))):
+            text = WORDS[int(rng.integers(0, len(WORDS)))]
+            line = np.asarray(draw_line(text))
+            x, y = 4 + 80 * column + int(rng.integers(0, 8)), 6 + 44 * row
+            image[y : y + line.shape[0], x : x + line.shape[1]] = line
+            boxes.append([x, y, x + line.shape[1], y + line.shape[0]])
+            texts.append(text)
+    labels = np.zeros(len(boxes), dtype=np.int64)
+    return Page(image, np.array(boxes, dtype=np.float32).reshape(-1, 4), labels, tuple(texts))
+
+
+class ToyTextPages(ToyPages):
+    """``size`` text pages drawn from (seed, split); every other page has two columns."""
+
+    def __init__(self, split: str, seed: int, size: int) -> None:
+        rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
+        self.pages = [draw_text_page(rng, 1 + i % 2) for i in range(size)]
+
+
+@DATASETS.register("toy_text_pages", family="det")
+def toy_text_pages(split: str, seed: int, *, size: int = 4) -> ToyTextPages:
+    """Toy pages of real text lines for the page reading tests (not part of the package)."""
+    return ToyTextPages(split, seed, size)

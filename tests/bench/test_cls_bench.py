@@ -260,7 +260,9 @@ def test_a_suite_of_two_families_is_one_error_line(
     ("suite", "needle"),
     [
         ({"family": "cls", "decoders": ["greedy"]}, "decoders: unknown key"),
-        ({"family": "det"}, "family: expected one of ocr, cls, got 'det'"),
+        ({"family": "seg"}, "family: expected one of ocr, cls, det, got 'seg'"),
+        ({"family": "det", "target_top1": {"digits": 0.5}}, "target_top1: unknown key"),
+        ({"family": "det", "threshold": 1.0}, "threshold: Input should be less than 1"),
         (
             {"family": "cls", "data_fallback": {"name": "digits"}},
             "data_fallback: Value error, needs data",

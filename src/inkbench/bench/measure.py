@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from torch import nn
 
 from inkbench.data.images.datamodule import ImageItems
 from inkbench.data.lines import EncodedLines, LineBatch, collate_lines
 from inkbench.evaluation.classify import Classifier
+from inkbench.evaluation.detect import PageDetector
 from inkbench.evaluation.evaluate import Recognizer
 from inkbench.profiling import profile
 from inkbench.profiling.latency import percentile_range, time_passes
@@ -79,9 +83,15 @@ def line_compute(recognizer: Recognizer, lines: EncodedLines) -> Compute:
     """
     task = recognizer.task
     image = lines[median_width_line(lines)][0].unsqueeze(0).to(recognizer.device)
+    return forward_compute(task.model, task.normalize(image))
+
+
+def forward_compute(model: nn.Module, inputs: torch.Tensor) -> Compute:
+    """Exact MACs/FLOPs (inkbench's profiler) of ``model`` on one batch of ``inputs``, as
+    the model reads it (normalized); ``width`` is the input's last dimension."""
     with torch.no_grad():
-        result = profile(task.model, (task.normalize(image),))
-    return Compute(result.params, result.total_macs, result.total_flops, int(image.shape[-1]))
+        result = profile(model, (inputs,))
+    return Compute(result.params, result.total_macs, result.total_flops, int(inputs.shape[-1]))
 
 
 def transcription_speed(
@@ -137,10 +147,7 @@ def split_images(items: ImageItems, count: int) -> torch.Tensor:
 def image_compute(classifier: Classifier, image: torch.Tensor) -> Compute:
     """Exact MACs/FLOPs (inkbench's profiler) of the model on one test image (C, S, S)."""
     task = classifier.task
-    batch = image.unsqueeze(0).to(classifier.device)
-    with torch.no_grad():
-        result = profile(task.model, (task.normalize(batch),))
-    return Compute(result.params, result.total_macs, result.total_flops, int(batch.shape[-1]))
+    return forward_compute(task.model, task.normalize(image.unsqueeze(0).to(classifier.device)))
 
 
 def classification_speed(
@@ -165,5 +172,44 @@ def classification_speed(
         (1000 * single.p10_s, 1000 * single.p90_s),
         len(images) / batch.median_s,
         (len(images) / batch.p90_s, len(images) / batch.p10_s),  # slowest pass, fewest images/s
+        load_average(),
+    )
+
+
+def page_speed(
+    detector: PageDetector, pages: list[np.ndarray], batch: torch.Tensor, repeats: int
+) -> Speed:
+    """Latency per page, one page at a time, and pages/s in one batch.
+
+    The latency covers ``detect_pages`` (letterbox, network, box decoding, NMS, boxes back
+    in page pixels: what ``predict`` does per page) on each of ``pages`` (uint8 (H, W)), the
+    median page of a round; the throughput ``detect`` on ``batch`` (B, 1, H, W), pages
+    letterboxed already. Both run once untimed first, then ``repeats`` rounds alternate them,
+    so a burst of load from elsewhere touches both alike.
+    """
+
+    def seconds(call: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    def one_page(page: np.ndarray) -> Callable[[], object]:
+        return lambda: detector.detect_pages([page])
+
+    def whole_batch() -> object:
+        return detector.detect(batch)
+
+    for page in pages:
+        detector.detect_pages([page])
+    whole_batch()
+    latencies, rates = [], []
+    for _ in range(repeats):
+        latencies.append(1000 * statistics.median(seconds(one_page(page)) for page in pages))
+        rates.append(len(batch) / max(seconds(whole_batch), 1e-9))
+    return Speed(
+        statistics.median(latencies),
+        percentile_range(latencies),
+        statistics.median(rates),
+        percentile_range(rates),
         load_average(),
     )

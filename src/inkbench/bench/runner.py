@@ -22,11 +22,13 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from inkbench.bench.cls import ClsBench
+from inkbench.bench.det import DetBench
 from inkbench.bench.leaderboard import Board, Row, ranked, write_leaderboard
 from inkbench.bench.ocr import OcrBench
 from inkbench.bench.rows import config_hash
 from inkbench.bench.suite import (
     BenchSuite,
+    ClsSuite,
     OcrSuite,
     SuiteData,
     load_suite,
@@ -115,11 +117,22 @@ def _completed_runs(
 
 
 def _family_bench(
-    suite: BenchSuite, path: Path, configs: dict[str, Config], data: SuiteData, console: Console
+    suite: BenchSuite,
+    path: Path,
+    configs: dict[str, Config],
+    data: SuiteData,
+    ocr: Run | None,
+    console: Console,
 ) -> FamilyBench:
+    if ocr is not None and suite.family != "det":
+        raise InkbenchError(
+            f"--ocr: reads pages in detection suites only; {path} is a {suite.family} suite"
+        )
     if isinstance(suite, OcrSuite):
         return OcrBench(suite, path, configs, console)
-    return ClsBench(suite, data, console)
+    if isinstance(suite, ClsSuite):
+        return ClsBench(suite, data, console)
+    return DetBench(suite, ocr, console)
 
 
 def run_bench(
@@ -130,6 +143,7 @@ def run_bench(
     only: list[str] | None = None,
     overrides: list[str] | None = None,
     resume: Path | None = None,
+    ocr: Run | None = None,
     console: Console | None = None,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -138,6 +152,7 @@ def run_bench(
     ``overrides`` (``KEY=VALUE``) apply to every model after the suite's own. ``resume``
     continues a benchmark folder made by the same command: models with a completed run there
     are not trained again (their config must not have changed), every model is measured.
+    ``ocr`` (detection suites) is the OCR run that reads each detector's test pages.
     """
     console = console or line_console()
     argv = argv if argv is not None else sys.argv
@@ -146,8 +161,12 @@ def run_bench(
     # Every config is validated, and what the family checks is built, before anything trains.
     data = suite_data(suite, suite_path, quick, only, overrides)
     configs = suite_configs(suite, suite_path, quick, only, overrides, data)
-    family = _family_bench(suite, suite_path, configs, data, console)
-    settings = {"suite": str(suite_path), "quick": quick, "overrides": list(overrides or [])}
+    family = _family_bench(suite, suite_path, configs, data, ocr, console)
+    settings: dict[str, Any] = {
+        "suite": str(suite_path),
+        "quick": quick,
+        "overrides": list(overrides or []),
+    }
     if resume is None:
         folder = _new_folder(runs_dir, suite.family, quick)
         done: dict[str, Run] = {}

@@ -1,9 +1,9 @@
 """A benchmark suite file: which configs compete, on which shared data and budget, measured how.
 
-A suite compares the models of one task family (``family``: ``ocr``, the default, or ``cls``).
-The keys every suite has are in ``_Suite``; each family's own (decoders and the LM for OCR, the
-target accuracy for classification) are in its schema, so another family's key is an unknown
-key.
+A suite compares the models of one task family (``family``: ``ocr``, the default, ``cls`` or
+``det``). The keys every suite has are in ``_Suite``; each family's own (decoders and the LM
+for OCR, the target accuracy for classification, page timing for detection) are in its
+schema, so another family's key is an unknown key.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ Decoder = Literal["greedy", "beam", "beam+lm"]
 SHARED_KEYS: dict[str, tuple[str, ...]] = {
     "ocr": ("seed", "data.name", "data.charset", "data.height"),
     "cls": ("seed", "data.name", "data.transforms.size"),
+    "det": ("seed", "data.name", "data.options", "data.input.width", "data.input.height"),
 }
 
 
@@ -87,6 +88,17 @@ class ImageSpeedSpec(_Strict):
     """Passes of ``batch_size`` images timed for the throughput (median)."""
     warmup: int = Field(2, ge=0)
     """Untimed passes before each of the two measurements."""
+
+
+class PageSpeedSpec(_Strict):
+    pages: int = Field(10, ge=1)
+    """Test pages read one at a time for the latency per page (letterbox, network, box
+    decoding and NMS: what ``predict`` does per page); the median page of each round."""
+    batch_size: int = Field(8, ge=1)
+    """Letterboxed test pages per pass of the throughput measurement."""
+    repeats: int = Field(3, ge=1)
+    """Timed rounds of both measurements, after one untimed pass: each figure is the median
+    of the rounds, printed with their 10th-90th percentile range."""
 
 
 class _Suite(_Strict):
@@ -149,8 +161,24 @@ class ClsSuite(_Suite):
     """How latency and throughput are measured."""
 
 
-BenchSuite = OcrSuite | ClsSuite
-SUITES: dict[str, type[OcrSuite] | type[ClsSuite]] = {"ocr": OcrSuite, "cls": ClsSuite}
+class DetSuite(_Suite):
+    """A detection benchmark: test mAP per model, and with an OCR run (``bench --ocr``) the
+    page CER of each detector reading pages with it; ranked by mAP@0.5."""
+
+    family: Literal["det"]
+    """Task family of the models compared."""
+    threshold: float = Field(0.3, ge=0, lt=1)
+    """Score a line box needs to be read, for the page CER with ``--ocr``."""
+    speed: PageSpeedSpec = PageSpeedSpec()
+    """How latency and throughput are measured."""
+
+
+BenchSuite = OcrSuite | ClsSuite | DetSuite
+SUITES: dict[str, type[OcrSuite] | type[ClsSuite] | type[DetSuite]] = {
+    "ocr": OcrSuite,
+    "cls": ClsSuite,
+    "det": DetSuite,
+}
 
 
 def load_suite(path: str | Path) -> BenchSuite:

@@ -1,5 +1,5 @@
 """`inkbench bench SUITE`: train and rank the reference models (``ocr``: the recognizers,
-``cls``: the classifiers); writes a leaderboard."""
+``cls``: the classifiers, ``det``: the text detectors); writes a leaderboard."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SUITES_DIR = Path("configs/bench")
 
 
 def resolve_suite(suite: str) -> Path:
-    """A suite file, or the name of one in configs/bench/ (``ocr``, ``cls``)."""
+    """A suite file, or the name of one in configs/bench/ (``ocr``, ``cls``, ``det``)."""
     path = Path(suite)
     if path.is_file():
         return path
@@ -32,7 +32,9 @@ def resolve_suite(suite: str) -> Path:
 
 
 def bench(
-    suite: Annotated[str, typer.Argument(help="Suite name in configs/bench/ (ocr, cls) or file.")],
+    suite: Annotated[
+        str, typer.Argument(help="Suite name in configs/bench/ (ocr, cls, det) or file.")
+    ],
     overrides: Annotated[
         list[str] | None,
         typer.Argument(help="KEY=VALUE set in every model's config, after the suite's own."),
@@ -50,15 +52,24 @@ def bench(
             "measured again, the others trained."
         ),
     ] = None,
+    ocr: Annotated[
+        str | None,
+        typer.Option(
+            help="Detection suites: an OCR run (folder or name in --runs-dir) that reads each "
+            "detector's test pages: page CER and WER columns."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
     """Train every model of a suite on the same data, seed and budget; rank them.
 
-    Writes RUNS/bench-<date>/ (bench-cls-<date>/ for classifiers) with one run per model,
-    leaderboard.md/.csv/.json and pareto.png (CER or top-1 against compute and latency).
+    Writes RUNS/bench-<date>/ (bench-cls-<date>/, bench-det-<date>/ for classifiers and
+    detectors) with one run per model, leaderboard.md/.csv/.json and pareto.png (CER, top-1
+    or mAP@0.5 against compute and latency).
     """
     from inkbench.bench import run_bench
+    from inkbench.runs.store import find_run
 
     only = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if models is not None and not only:
@@ -72,6 +83,7 @@ def bench(
         only=only,
         overrides=overrides,
         resume=resume,
+        ocr=find_run(ocr, runs_dir) if ocr else None,
         console=console,
         argv=sys.argv,
     )

@@ -29,6 +29,14 @@ NoSets = Annotated[
         "--no-sets", help="Skip the extra evaluation sets of the run's config (eval.sets)."
     ),
 ]
+Ocr = Annotated[
+    str | None,
+    typer.Option(
+        "--ocr",
+        help="Detectors: an OCR run (ctc or autoregressive; folder or name in --runs-dir) that "
+        "reads the detected lines: predict prints each page's text, eval adds page CER/WER.",
+    ),
+]
 DataOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -167,6 +175,13 @@ def eval_command(
     data: DataOption = None,
     no_sets: NoSets = False,
     tta: Tta = None,
+    ocr: Ocr = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Detectors with --ocr: line boxes scoring below this are not read [0.3]."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -178,7 +193,10 @@ def eval_command(
     and ``"sets"`` (label -> ``{"cer", "wer", "n", "split", "data"}``) unless --data or
     --no-sets; for a classifier ``{"top1", "top5", "n", "split", "run", "tta", "per_class",
     "confusion"}`` (and ``"report"``); for a detector ``{"map50", "map", "per_class":
-    {class: {"ap50", "ap"}}, "n", "split", "run"}``.
+    {class: {"ap50", "ap"}}, "n", "split", "run"}``, and with ``--ocr OCR_RUN`` the page
+    CER and WER of the detector and that OCR run reading the split's pages, next to the OCR
+    run's line CER on the same pages' true line crops (``"page_cer", "page_wer", "pages",
+    "line_cer", "line_wer", "lines", "ocr", "threshold"``).
     """
     from inkbench.config import apply_overrides
     from inkbench.data.images.transforms import check_tta
@@ -198,10 +216,14 @@ def eval_command(
     if found.config().family == "det":
         from inkbench.cli.detection import eval_detector, refuse_options
 
-        unused = {"--decode": decode, "--data": data, "--report": report, "--tta": tta}
-        refuse_options(found, unused)
-        eval_detector(found, split, checkpoint, batch_size, as_json)
+        unused = {"--data": data, "--report": report, "--tta": tta}
+        refuse_options(found, unused if ocr else {"--decode": decode, **unused})
+        reader = find_run(ocr, runs_dir) if ocr else None
+        eval_detector(found, split, checkpoint, batch_size, as_json, reader, threshold, decoding)
         return
+    for flag, value in (("--ocr", ocr), ("--threshold", threshold)):
+        if value is not None:
+            raise InkbenchError(f"{flag}: used with detectors only; {found.name} is not one")
     if found.config().family == "cls":
         from inkbench.cli.classification import eval_classifier, refuse_ocr_options
 
@@ -266,8 +288,12 @@ def predict(
     ] = None,
     overlay: Annotated[
         Path | None,
-        typer.Option(help="Detectors: write the page with its boxes drawn to this PNG file."),
+        typer.Option(
+            help="Detectors: write the page with its boxes (and with --ocr their text) drawn "
+            "to this PNG file."
+        ),
     ] = None,
+    ocr: Ocr = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -277,7 +303,9 @@ def predict(
     ``--json`` prints ``{"predictions": [{"image", "text"}]}``, for a classifier
     ``{"predictions": [{"image", "top": [{"class", "probability"}]}]}``, for a detector
     ``{"predictions": [{"image", "boxes": [{"box": [x0, y0, x1, y1], "label", "score"}]}]}``
-    (page pixels).
+    (page pixels); a detector with ``--ocr OCR_RUN`` reads each page's lines, in reading
+    order, with that OCR run: ``{"predictions": [{"image", "lines": [{"box", "text",
+    "score"}], "text"}]}`` (``text``: the lines joined by newlines).
     """
     from dataclasses import replace
 
@@ -290,6 +318,8 @@ def predict(
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     served: Recognizer | Classifier | None = None
+    if backend == "onnx" and ocr is not None:
+        raise InkbenchError("--ocr: pages are read with --backend torch only")
     if backend == "onnx":
         from inkbench.export.runtime import load_onnx, onnx_file
 
@@ -300,12 +330,25 @@ def predict(
         found = find_run(run, runs_dir)
         name, family = found.name, found.config().family
         if family == "det":
-            from inkbench.cli.detection import predict_detector, refuse_options
+            from inkbench.cli.detection import (
+                predict_detector,
+                predict_page_text,
+                refuse_options,
+            )
 
-            refuse_options(found, {"--decode": decode, "--top-k": top_k, "--tta": tta})
-            predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+            unused = {"--top-k": top_k, "--tta": tta}
+            if ocr is None:
+                refuse_options(found, {"--decode": decode, **unused})
+                predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+                return
+            refuse_options(found, unused)
+            decoding = decoding_overrides(decode or [])
+            reader = find_run(ocr, runs_dir)
+            predict_page_text(
+                found, reader, images, checkpoint, threshold, decoding, overlay, as_json
+            )
             return
-    for flag, value in (("--threshold", threshold), ("--overlay", overlay)):
+    for flag, value in (("--threshold", threshold), ("--overlay", overlay), ("--ocr", ocr)):
         if value is not None:
             raise InkbenchError(f"{flag}: used with detectors only; {name} is not one")
     if family == "cls":

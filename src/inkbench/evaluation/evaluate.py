@@ -115,8 +115,10 @@ class Recognizer:
         return self.task.transcribe(batch.images.to(self.device), batch.widths.to(self.device))
 
     def transcribe(self, images: list[np.ndarray], batch_size: int = 32) -> list[str]:
-        """uint8 grayscale line images (dark ink on light paper) -> text.
+        """uint8 grayscale line images (dark ink on light paper) -> text, in their order.
 
+        Lines are batched in width order (``sorted_batches``, as ``eval`` batches a split),
+        so a batch pads little.
         With ``data.preprocess`` on, a line in which it finds no ink (blank, all black, too
         faint) reads as "" without asking the model, which never saw such a line.
         """
@@ -126,8 +128,9 @@ class Recognizer:
         inked = [
             i for i, im in enumerate(fitted) if not (data.preprocess.enabled and im.min() == 255)
         ]
-        for start in range(0, len(inked), batch_size):
-            chunk = inked[start : start + batch_size]
+        widths = [fitted[i].shape[1] for i in inked]
+        for batch_indices in sorted_batches(widths, batch_size):
+            chunk = [inked[j] for j in batch_indices]
             batch = collate_lines([(line_to_tensor(fitted[i]), [], "") for i in chunk])
             for i, text in zip(chunk, self.transcribe_batch(batch), strict=True):
                 texts[i] = text

@@ -1,0 +1,243 @@
+"""Page -> lines -> text: a detector run finds the lines, an OCR run reads them.
+
+The detector's ``line`` boxes (page pixels, mapped back from its letterboxed input by
+``PageDetector.detect_pages``), less those nested in a better one (``drop_nested``), are put
+in reading order (``reading_order``), cropped from the page's own pixels with a margin, and
+read by the OCR run's ``Recognizer.transcribe``: the line normalization, model and decoding
+``inkbench predict OCR_RUN line.png`` uses, in width-sorted batches. A page's text is its
+lines joined by newlines.
+
+On a page dataset, ``page_scores`` gives page CER and WER (the predicted page text against
+the page's true line texts joined the same way) next to the OCR run's line CER on the same
+pages' true line crops, cut with the true boxes: the gap between the two is what detection,
+cropping and ordering cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from inkbench.data.pages.datamodule import load_pages
+from inkbench.data.pages.page import CLASSES
+from inkbench.errors import InkbenchError
+from inkbench.evaluation.detect import PageDetector
+from inkbench.evaluation.evaluate import LinePrediction, Recognizer, error_rates
+from inkbench.evaluation.reading_order import reading_order
+from inkbench.runs.store import Run
+
+#: What a page's lines are joined with, in its predicted text and in its true text.
+LINE_SEPARATOR = "\n"
+#: Paper added around a line's box on every side before it is read, as a share of the box's
+#: height: a box found a little tight still holds the line's ink (line normalization crops
+#: the crop to its ink again when the OCR run has it on).
+CROP_MARGIN = 0.1
+#: Score a line box needs to be read when no threshold is given.
+LINE_THRESHOLD = 0.3
+#: Share of a line box's area inside a higher-scoring line box above which it is the same
+#: line found twice (a piece of a line overlaps the whole line by less than NMS's IoU).
+NESTED_SHARE = 0.6
+LINE = CLASSES.index("line")
+
+
+@dataclass(frozen=True)
+class LineText:
+    """One line read on a page: its box (page pixels), its text and the detector's score."""
+
+    box: tuple[float, float, float, float]
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class PageText:
+    """The lines of one page in reading order."""
+
+    lines: tuple[LineText, ...]
+
+    @property
+    def text(self) -> str:
+        return LINE_SEPARATOR.join(line.text for line in self.lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"lines": [{"box": [x0, y0, x1, y1], "text", "score"}], "text"}``."""
+        lines = [
+            {"box": [round(v, 1) for v in line.box], "text": line.text, "score": line.score}
+            for line in self.lines
+        ]
+        return {"lines": lines, "text": self.text}
+
+
+def crop_line(page: np.ndarray, box: Sequence[float], margin: float = CROP_MARGIN) -> np.ndarray:
+    """The pixels of ``page`` (H, W) inside ``box`` (x0, y0, x1, y1; x1, y1 exclusive), grown
+    by ``margin`` times its height on every side and clipped to the page (at least 1 x 1)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    pad = margin * max(y1 - y0, 0.0)
+    height, width = page.shape
+    left = min(max(math.floor(x0 - pad), 0), width - 1)
+    top = min(max(math.floor(y0 - pad), 0), height - 1)
+    right = max(min(math.ceil(x1 + pad), width), left + 1)
+    bottom = max(min(math.ceil(y1 + pad), height), top + 1)
+    return page[top:bottom, left:right]
+
+
+def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHARE) -> np.ndarray:
+    """Indices of the boxes (N, 4) to keep, best score first: a box with more than ``share``
+    of its area inside a box that scores higher is dropped (NMS keeps a piece of a line,
+    whose IoU with the whole line is small, and the page would read it twice)."""
+    # Hand-written: torchvision.ops gives IoU, not the share of one box inside another.
+    order = np.argsort(-scores, kind="stable")
+    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    kept: list[int] = []
+    for i in order:
+        low, high = (
+            np.maximum(boxes[kept, :2], boxes[i, :2]),
+            np.minimum(boxes[kept, 2:], boxes[i, 2:]),
+        )
+        inside = np.prod(np.clip(high - low, 0, None), axis=1)
+        if not (inside > share * max(area[i], 1e-6)).any():
+            kept.append(int(i))
+    return np.array(kept, dtype=np.int64)
+
+
+def read_lines(
+    recognizer: Recognizer, page: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+) -> PageText:
+    """The text of ``page`` (uint8 (H, W)) in the line ``boxes`` (N, 4) with their ``scores``
+    (N,): ordered, cropped and read in one call; lines read as nothing are left out."""
+    order = reading_order(boxes)
+    texts = recognizer.transcribe([crop_line(page, boxes[i]) for i in order])
+    lines = tuple(
+        LineText(tuple(float(v) for v in boxes[i]), text, float(scores[i]))  # type: ignore[arg-type]
+        for i, text in zip(order, texts, strict=True)
+        if text.strip()
+    )
+    return PageText(lines)
+
+
+def _check_kind(run: Run, family: str, what: str) -> None:
+    cfg = run.config()
+    if cfg.family != family:
+        raise InkbenchError(
+            f"{run.path}: a {cfg.task.name} run, not {what} (pages are read by a detection "
+            "run and an OCR run: ctc or autoregressive)"
+        )
+
+
+def line_reader(
+    ocr: Run,
+    checkpoint: str = "best",
+    decoding: Mapping[str, Any] | None = None,
+    device: str | None = None,
+) -> Recognizer:
+    """The OCR run that reads a page's lines; any other kind of run is an error."""
+    _check_kind(ocr, "ocr", "an OCR run")
+    return Recognizer.from_run(ocr, checkpoint, device, decoding)
+
+
+@dataclass
+class PageReader:
+    """A detector run and an OCR run, reading whole pages."""
+
+    detector: PageDetector
+    recognizer: Recognizer
+    threshold: float
+    """Score a line box needs to be read."""
+
+    @classmethod
+    def from_runs(
+        cls,
+        detector: Run,
+        ocr: Run,
+        threshold: float,
+        checkpoint: str = "best",
+        decoding: Mapping[str, Any] | None = None,
+        device: str | None = None,
+    ) -> PageReader:
+        """``detector`` must be a detection run and ``ocr`` a ctc or autoregressive run;
+        ``decoding`` replaces the OCR run's decoding settings (``--decode``)."""
+        _check_kind(detector, "det", "a detector")
+        if not 0 <= threshold < 1:
+            raise InkbenchError(f"--threshold: expected a score in [0, 1), got {threshold}")
+        return cls(
+            PageDetector.from_run(detector, checkpoint, device),
+            line_reader(ocr, checkpoint, decoding, device),
+            threshold,
+        )
+
+    def line_boxes(self, pages: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per page, the ``line`` boxes (N, 4) scoring at least the threshold and their
+        scores (N,), in page pixels, without boxes nested in a higher-scoring one."""
+        found = []
+        for detections in self.detector.detect_pages(pages):
+            keep = (detections["labels"] == LINE) & (detections["scores"] >= self.threshold)
+            boxes, scores = detections["boxes"][keep].numpy(), detections["scores"][keep].numpy()
+            outer = drop_nested(boxes, scores)
+            found.append((boxes[outer], scores[outer]))
+        return found
+
+    def read(self, pages: list[np.ndarray]) -> list[PageText]:
+        """The text of each uint8 grayscale page (H, W)."""
+        return [
+            read_lines(self.recognizer, page, boxes, scores)
+            for page, (boxes, scores) in zip(pages, self.line_boxes(pages), strict=True)
+        ]
+
+
+def page_scores(reader: PageReader, split: str = "test") -> dict[str, Any]:
+    """Page CER and WER of ``reader`` on a split of its detector's page dataset, and the OCR
+    run's line CER and WER on the same pages' true line crops.
+
+    Returns ``{"page_cer", "page_wer", "pages", "line_cer", "line_wer", "lines"}``. Both are
+    summed over the split (total edits over total reference characters or words); a page's
+    true text is its dataset's line texts, in the dataset's reading order, joined by
+    ``LINE_SEPARATOR``.
+    """
+    cfg = reader.detector.cfg
+    dataset = load_pages(cfg, split)
+    pages: list[LinePrediction] = []
+    lines: list[LinePrediction] = []
+    for index in range(len(dataset)):
+        page = dataset[index]
+        source = dataset.source(index)
+        true = [i for i in range(len(page.labels)) if page.labels[i] == LINE]
+        texts = [page.texts[i] for i in true]
+        (read,) = reader.read([page.image])
+        truth = LINE_SEPARATOR.join(texts)
+        pages.append(LinePrediction(index, source, truth, read.text))
+        crops = [crop_line(page.image, page.boxes[i]) for i in true]
+        lines += [
+            LinePrediction(index, source, text, prediction)
+            for text, prediction in zip(texts, reader.recognizer.transcribe(crops), strict=True)
+        ]
+    if not any(p.text for p in pages):
+        raise InkbenchError(
+            f"data: the {split} split of {cfg.data.name} has no line texts; page CER needs "
+            "the text of every line"
+        )
+    page_rates, line_rates = error_rates(pages), error_rates(lines)
+    return {
+        "page_cer": page_rates["cer"],
+        "page_wer": page_rates["wer"],
+        "pages": page_rates["lines"],
+        "line_cer": line_rates["cer"],
+        "line_wer": line_rates["wer"],
+        "lines": line_rates["lines"],
+    }
+
+
+def draw_page_text(page: np.ndarray, text: PageText) -> Image.Image:
+    """The page in RGB with each line's box outlined and its text written above it."""
+    image = Image.fromarray(page).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for line in text.lines:
+        draw.rectangle(line.box, outline="#d62728", width=2)
+        where = (line.box[0], max(0.0, line.box[1] - 12))
+        draw.rectangle(draw.textbbox(where, line.text), fill="white")
+        draw.text(where, line.text, fill="#1f77b4")
+    return image
