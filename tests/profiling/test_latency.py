@@ -32,6 +32,7 @@ def test_peak_is_measured_once_per_machine_and_dtype(
         return {"matmul": 2e9, "conv3x3": 3e9}
 
     monkeypatch.setattr(peak, "measure_peaks", fake)
+    monkeypatch.setattr(peak, "cores_busy", lambda: False)
     cache = tmp_path / "inkbench" / "peak_flops.json"
     first = peak.device_peak("cpu", torch.float32, cache_file=cache)
     # The best kernel is the peak, named with its dtype and the machine it holds for.
@@ -42,6 +43,27 @@ def test_peak_is_measured_once_per_machine_and_dtype(
     assert "3.0 GFLOP/s float32 (conv3x3" in first.describe()
     keys = list(json.loads(cache.read_text()))
     assert keys == [f"{first.machine} | float32", f"{first.machine} | float64"]
+
+
+def test_a_peak_measured_on_busy_cores_is_measured_again_once_they_are_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other work on the cores lowers a measured peak, so it must not stay cached for good."""
+    speeds = iter([1e9, 4e9, 9e9])
+    monkeypatch.setattr(peak, "measure_peaks", lambda device, dtype: {"matmul": next(speeds)})
+    cache = tmp_path / "peak_flops.json"
+    monkeypatch.setattr(peak, "cores_busy", lambda: True)
+    first = peak.device_peak("cpu", torch.float32, cache_file=cache)
+    assert (first.flops_per_s, first.busy) == (1e9, True)
+    assert "measured on busy cores" in first.describe()
+    # Still busy: the provisional peak is read back, not measured again.
+    assert peak.device_peak("cpu", torch.float32, cache_file=cache) == first
+    monkeypatch.setattr(peak, "cores_busy", lambda: False)
+    quiet = peak.device_peak("cpu", torch.float32, cache_file=cache)
+    assert (quiet.flops_per_s, quiet.busy) == (4e9, False)
+    # A quiet measurement stays, whatever the load later.
+    monkeypatch.setattr(peak, "cores_busy", lambda: True)
+    assert peak.device_peak("cpu", torch.float32, cache_file=cache) == quiet
 
 
 def test_the_peak_is_keyed_by_the_cpu_and_its_kernels_not_the_host(
@@ -100,7 +122,7 @@ def test_latency_records(monkeypatch: pytest.MonkeyPatch, backward: bool) -> Non
         assert record.mfu == pytest.approx(record.achieved_flops_per_s / 1e9)
     data = result.to_dict()
     assert data["peak_flops_per_s"] == 1e9
-    assert data["peak"] == {"flops_per_s": 1e9, "dtype": "float32", "op": "conv3x3"}
+    assert data["peak"] == {"flops_per_s": 1e9, "dtype": "float32", "op": "conv3x3", "busy": False}
     assert {"latency_ms", "throughput", "peak_memory_bytes", "achieved_flops_per_s", "mfu"} <= set(
         data["latency"][0]
     )
