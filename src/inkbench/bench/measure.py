@@ -66,6 +66,24 @@ def load_average() -> float | None:
         return None
 
 
+def alternating_speed(
+    repeats: int, latency_ms: Callable[[], float], items_per_s: Callable[[], float]
+) -> Speed:
+    """``repeats`` rounds, each a latency pass then a throughput pass, so that a change of load
+    during the measurement reaches both figures alike: their medians and spreads."""
+    latencies, rates = [], []
+    for _ in range(repeats):
+        latencies.append(latency_ms())
+        rates.append(items_per_s())
+    return Speed(
+        statistics.median(latencies),
+        percentile_range(latencies),
+        statistics.median(rates),
+        percentile_range(rates),
+        load_average(),
+    )
+
+
 def median_width_line(lines: EncodedLines) -> int:
     """Index of a line of median width in a loaded split."""
     widths = lines.widths()
@@ -123,16 +141,10 @@ def transcription_speed(
 
     for batch in (*singles, *grouped):
         recognizer.transcribe_batch(batch)
-    latencies, rates = [], []
-    for _ in range(repeats):
-        latencies.append(1000 * statistics.median(seconds(batch) for batch in singles))
-        rates.append(done / max(sum(seconds(batch) for batch in grouped), 1e-9))
-    return Speed(
-        statistics.median(latencies),
-        percentile_range(latencies),
-        statistics.median(rates),
-        percentile_range(rates),
-        load_average(),
+    return alternating_speed(
+        repeats,
+        lambda: 1000 * statistics.median(seconds(batch) for batch in singles),
+        lambda: done / max(sum(seconds(batch) for batch in grouped), 1e-9),
     )
 
 
@@ -202,14 +214,8 @@ def page_speed(
     for page in pages:
         detector.detect_pages([page])
     whole_batch()
-    latencies, rates = [], []
-    for _ in range(repeats):
-        latencies.append(1000 * statistics.median(seconds(one_page(page)) for page in pages))
-        rates.append(len(batch) / max(seconds(whole_batch), 1e-9))
-    return Speed(
-        statistics.median(latencies),
-        percentile_range(latencies),
-        statistics.median(rates),
-        percentile_range(rates),
-        load_average(),
+    return alternating_speed(
+        repeats,
+        lambda: 1000 * statistics.median(seconds(one_page(page)) for page in pages),
+        lambda: len(batch) / max(seconds(whole_batch), 1e-9),
     )
