@@ -48,7 +48,7 @@ def health(variant: str, items: list, steps: int, every: int) -> list[str]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         optimizer.step()
         if step % every == 0 or step == steps - 1:
-            giou = float(terms["bbox_regression"])
+            giou = float(terms["bbox_regression"].detach())
             rows.append(f"| {variant} | {step} | {zero_shares(model, batch.images)} | {giou:.3f} |")
     return rows
 
