@@ -11,14 +11,15 @@ from inkbench.data.pages.page import Page
 HEIGHT, WIDTH = 128, 96
 
 
-def draw_page(rng: np.random.Generator) -> Page:
-    """A white page with lines of dark word blocks; boxes of every line, then every word."""
+def draw_page(rng: np.random.Generator, heights: tuple[int, int] = (9, 14)) -> Page:
+    """A white page with lines of dark word blocks ``heights`` (low, high: exclusive) pixels
+    tall; boxes of every line, then every word."""
     image = np.full((HEIGHT, WIDTH), 255, dtype=np.uint8)
     lines: list[list[float]] = []
     words: list[list[float]] = []
     y = int(rng.integers(6, 16))
     for _ in range(int(rng.integers(2, 4))):
-        height = int(rng.integers(9, 14))
+        height = int(rng.integers(*heights))
         x = int(rng.integers(4, 16))
         row: list[list[float]] = []
         for _ in range(int(rng.integers(2, 4))):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import torch
 from pydantic import Field
+from torch import nn
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.fcos import FCOSHead
@@ -51,6 +52,14 @@ class TorchvisionFCOS(Detector):
         # One point per cell, sized as its stride (FCOS reads the anchor's centre only).
         anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
         head = FCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
+        # torchvision's regression head ends in a ReLU; text is thin, so a word's top and bottom
+        # lie a fraction of a stride from the points inside it and their distance targets start
+        # near 0: one step that pushes them below 0 at every point kills the head for good (a
+        # ReLU passes no gradient, nor does the GIoU of a flat box inside its target). A
+        # Softplus keeps the distances positive with a gradient everywhere (ReLU(Softplus(x))
+        # is Softplus(x)); FCOS's paper maps them with exp for the same reason.
+        regression = head.regression_head
+        regression.bbox_reg = nn.Sequential(regression.bbox_reg, nn.Softplus())
         self.net = FCOS(
             backbone,
             num_classes,

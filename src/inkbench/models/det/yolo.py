@@ -2,17 +2,19 @@
 read top to bottom.
 
 Backbone and FPN at strides 8, 16, 32 (``backbone.py``), then a decoupled head shared by the
-levels (YOLOX): a class branch and a box branch with objectness. Every cell of every level
-predicts, for each class, one box as an offset of its centre from the cell's centre and a
-log-size, both in units of the level's stride.
+levels (YOLOX): a score branch and a box branch. Every cell of every level predicts, for each
+class, a score and one box as an offset of its centre from the cell's centre and a log-size,
+both in units of the level's stride.
 
-Boxes are per class because line and word boxes overlap by design: the middle of a line is
-also the middle of one of its words, so one cell must be able to hold one object of each
-class. Training assigns targets by centre sampling (``assign_centre_targets``); the box loss
-is torchvision's complete-IoU loss, the objectness target the IoU of the cell's predicted box
-with its target (YOLOv3+/YOLOv5: scores then rank boxes by how well they fit, which NMS and
-mAP@0.5:0.95 reward), the class target which classes the cell holds. Inference multiplies
-objectness and class probability, then keeps the best boxes per class with
+Boxes and scores are per class because line and word boxes overlap by design: the middle of
+a line is also the middle of one of its words, so one cell must be able to hold one object of
+each class, and say how good each of its two boxes is on its own (one objectness shared by
+the classes let a well-fitting word lend its score to a poor line box, and the two classes
+competed for it). Training assigns targets by centre sampling (``assign_centre_targets``); the
+box loss is torchvision's complete-IoU loss, the score target of a (cell, class) the IoU of
+its predicted box with its target box, 0 where it holds none (IoU-aware scores, as YOLOv5's
+objectness and YOLOv8's class scores: they rank boxes by how well they fit, which NMS and
+mAP@0.5:0.95 reward). Inference keeps the best-scoring boxes per class with
 ``torchvision.ops.batched_nms``.
 """
 
@@ -38,36 +40,32 @@ NMS_CANDIDATES = 2000
 
 
 class DecoupledHead(nn.Module):
-    """A 1x1 stem, then two branches of two 3x3 convolutions: classes (K logits) and boxes
-    (objectness logit + 4 box parameters per class). Shared by every pyramid level: box
-    parameters are in strides, so one set of weights serves every scale."""
+    """A 1x1 stem, then two branches of two 3x3 convolutions: scores (a logit per class) and
+    boxes (4 box parameters per class). Shared by every pyramid level: box parameters are in
+    strides, so one set of weights serves every scale."""
 
     def __init__(self, channels: int, num_classes: int, width: int) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.stem = conv(channels, width, 1)
-        self.class_branch = nn.Sequential(conv(width, width), conv(width, width))
+        self.score_branch = nn.Sequential(conv(width, width), conv(width, width))
         self.box_branch = nn.Sequential(conv(width, width), conv(width, width))
-        self.class_logits = nn.Conv2d(width, num_classes, 1)
-        self.objectness = nn.Conv2d(width, 1, 1)
+        self.score_logits = nn.Conv2d(width, num_classes, 1)
         self.box_params = nn.Conv2d(width, 4 * num_classes, 1)
         # Start every score near 1 % (RetinaNet's prior): the empty cells' loss does not swamp
         # the first steps.
-        prior = -math.log((1 - 0.01) / 0.01)
-        nn.init.constant_(self.class_logits.bias, prior)
-        nn.init.constant_(self.objectness.bias, prior)
+        nn.init.constant_(self.score_logits.bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         x = self.stem(feature)  # (B, width, h, w)
-        classes, boxes = self.class_branch(x), self.box_branch(x)
+        scores, boxes = self.score_branch(x), self.box_branch(x)
         # The output layers in float32 under bf16 autocast too: a log-width rounded to bf16's
         # 8 bits moves a line's end by pixels.
         with torch.autocast(feature.device.type, enabled=False):
-            classes = self.class_logits(classes.float())  # (B, K, h, w)
-            objectness = self.objectness(boxes.float())  # (B, 1, h, w)
+            scores = self.score_logits(scores.float())  # (B, K, h, w)
             params = self.box_params(boxes.float())  # (B, 4K, h, w)
-        out = torch.cat([objectness, classes, params], 1)  # (B, 1 + K + 4K, h, w)
-        return out.flatten(2).transpose(1, 2)  # (B, h * w, 1 + K + 4K), cells row by row
+        out = torch.cat([scores, params], 1)  # (B, K + 4K, h, w)
+        return out.flatten(2).transpose(1, 2)  # (B, h * w, K + 4K), cells row by row
 
 
 def grid_cells(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +147,7 @@ class YoloDetector(Detector):
         fpn_channels: channels of every pyramid level.
         head_width: channels inside the head's branches.
         radius: centre-sampling window in strides (``assign_centre_targets``).
-        box_weight: weight of the IoU loss against objectness and class losses (YOLOX: 5).
+        box_weight: weight of the IoU loss against the score loss (YOLOX: 5).
     """
 
     def __init__(
@@ -169,17 +167,17 @@ class YoloDetector(Detector):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images: (B, 1, H, W), H and W multiples of 32
         levels = self.backbone(images)  # p3, p4, p5: (B, fpn_channels, H/s, W/s)
-        return torch.cat([self.head(f) for f in levels.values()], 1)  # (B, A, 1 + K + 4K)
+        return torch.cat([self.head(f) for f in levels.values()], 1)  # (B, A, K + 4K)
 
-    def split(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Head outputs (B, A, 1 + K + 4K) -> objectness (B, A), class logits (B, A, K), box
-        parameters (B, A, K, 4); in float32, whatever autocast computed them in."""
+    def split(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head outputs (B, A, K + 4K) -> score logits (B, A, K), box parameters
+        (B, A, K, 4); in float32, whatever autocast computed them in."""
         raw = raw.float()
         k = self.num_classes
-        return raw[..., 0], raw[..., 1 : 1 + k], raw[..., 1 + k :].unflatten(-1, (k, 4))
+        return raw[..., :k], raw[..., k:].unflatten(-1, (k, 4))
 
     def losses(self, images: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
-        objectness, class_logits, params = self.split(self(images))
+        score_logits, params = self.split(self(images))
         centres, strides = grid_cells(images.shape[-2], images.shape[-1], images.device)
         boxes = decode_boxes(params, centres, strides)  # (B, A, K, 4)
         matched = torch.stack(
@@ -198,30 +196,22 @@ class YoloDetector(Detector):
         count = max(int(positive.sum()), 1)
         predicted = boxes[positive]  # (P, 4)
         box_loss = complete_box_iou_loss(predicted, target_boxes, reduction="sum") / count
-        # Objectness learns how well the cell's best box fits: its IoU with the target.
-        fit = torch.zeros_like(boxes[..., 0])  # (B, A, K)
-        fit[positive] = paired_iou(predicted.detach(), target_boxes).clamp(min=0)
-        object_target = fit.amax(-1)  # (B, A)
-        object_loss = F.binary_cross_entropy_with_logits(objectness, object_target, reduction="sum")
-        holds = positive.any(-1)  # (B, A): cells that hold a box of some class
-        class_loss = F.binary_cross_entropy_with_logits(
-            class_logits[holds], positive[holds].float(), reduction="sum"
-        )
-        return {
-            "box": self.box_weight * box_loss,
-            "objectness": object_loss / count,
-            "class": class_loss / count,
-        }
+        # A (cell, class) score learns how well its box fits: the IoU with its target, 0 where
+        # the cell holds no box of that class.
+        fit = torch.zeros_like(score_logits)  # (B, A, K)
+        fit[positive] = paired_iou(predicted.detach(), target_boxes)
+        score_loss = F.binary_cross_entropy_with_logits(score_logits, fit, reduction="sum")
+        return {"box": self.box_weight * box_loss, "score": score_loss / count}
 
     @torch.no_grad()
     def detect(
         self, images: torch.Tensor, score_threshold: float, nms_iou: float, max_detections: int
     ) -> Targets:
-        objectness, class_logits, params = self.split(self(images))
+        score_logits, params = self.split(self(images))
         height, width = images.shape[-2:]
         centres, strides = grid_cells(height, width, images.device)
         boxes = decode_boxes(params, centres, strides)  # (B, A, K, 4)
-        scores = objectness.sigmoid()[..., None] * class_logits.sigmoid()  # (B, A, K)
+        scores = score_logits.sigmoid()  # (B, A, K)
         labels = torch.arange(self.num_classes, device=images.device).expand_as(scores[0])
         return [
             select_boxes(
