@@ -113,7 +113,7 @@ def test_bench_suite_must_share_the_seed(
 
 def test_unknown_suite_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "nope"]) == 2
-    assert "choose from: cls, ocr" in capsys.readouterr().err
+    assert "choose from: cls, det, ocr" in capsys.readouterr().err
 
 
 def test_resume_measures_again_and_trains_only_the_missing_models(
