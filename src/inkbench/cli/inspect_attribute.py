@@ -10,6 +10,14 @@ import typer
 from inkbench.cli.common import DEFAULT_RUNS, JsonFlag, RunsDir, at_least, parse_ints, show_plotted
 from inkbench.errors import InkbenchError
 
+#: The options of the methods that take any (``inspect attribute`` and ``inspect sanity``).
+IgSteps = Annotated[int, typer.Option(callback=at_least(1), help="ig: steps of the path integral.")]
+OcclusionWindow = Annotated[int, typer.Option(help="occlusion: side of the black square.")]
+OcclusionStride = Annotated[
+    int | None,
+    typer.Option(callback=at_least(1), help="occlusion: its step (default: half the window)."),
+]
+
 
 def parse_position(text: str | None) -> tuple[int, int] | None:
     """``"3,7"`` -> (3, 7)."""
@@ -45,14 +53,9 @@ def attribute_command(
         str | None,
         typer.Option(help="Y,X of a channel unit in its map; default: where it is highest."),
     ] = None,
-    steps: Annotated[
-        int, typer.Option(callback=at_least(1), help="ig: steps of the path integral.")
-    ] = 32,
-    window: Annotated[int, typer.Option(help="occlusion: side of the black square.")] = 4,
-    stride: Annotated[
-        int | None,
-        typer.Option(callback=at_least(1), help="occlusion: its step (default: half the window)."),
-    ] = None,
+    steps: IgSteps = 32,
+    window: OcclusionWindow = 4,
+    stride: OcclusionStride = None,
     out: Annotated[
         Path | None,
         typer.Option(help="PNG to write; default RUN/inspect/attribution-IMAGE-METHOD.png."),

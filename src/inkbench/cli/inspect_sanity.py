@@ -15,6 +15,7 @@ from inkbench.cli.common import (
     check_split,
     print_json,
 )
+from inkbench.cli.inspect_attribute import IgSteps, OcclusionStride, OcclusionWindow
 from inkbench.errors import InkbenchError
 
 
@@ -32,14 +33,9 @@ def sanity_command(
         typer.Option(help="Grad-CAM's layer (a convolution's output map); needed for gradcam."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seeds the re-initialized weights.")] = 0,
-    steps: Annotated[
-        int, typer.Option(callback=at_least(1), help="ig: steps of the path integral.")
-    ] = 32,
-    window: Annotated[int, typer.Option(help="occlusion: side of the black square.")] = 4,
-    stride: Annotated[
-        int | None,
-        typer.Option(callback=at_least(1), help="occlusion: its step (default: half the window)."),
-    ] = None,
+    steps: IgSteps = 32,
+    window: OcclusionWindow = 4,
+    stride: OcclusionStride = None,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
