@@ -7,12 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
 import yaml
 
 from conftest import tiny_config, write_folder
 from inkbench.bench.runner import config_hash
 from inkbench.cli import main
+from inkbench.config import Config
 from inkbench.evaluation.evaluate import evaluate
 from inkbench.runs.store import Run
 from inkbench.training.precision import resolve_precision
@@ -152,3 +154,51 @@ def test_resume_measures_again_and_trains_only_the_missing_models(
     (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))
     assert main([*base, "--resume", str(folder)]) == 2
     assert "was trained with another config than models.crnn" in capsys.readouterr().err
+
+
+class _StopAtSecondEpoch(L.Callback):
+    """Ctrl+C as the second epoch starts: the first one's last.ckpt is on disk."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_an_interrupted_model_from_its_last_epoch(
+    tmp_path: Path,
+    line_folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from inkbench.bench import runner
+
+    suite = write_suite(tmp_path, line_folder, decoders=["greedy"])
+    runs = tmp_path / "runs"
+    base = ["bench", str(suite), "--quick", "--runs-dir", str(runs), "trainer.max_epochs=2"]
+    real_train = runner.train
+    calls: list[tuple[str, Run | None]] = []
+
+    def train(cfg: Config, *args: object, **kwargs: object) -> Run:
+        calls.append((kwargs["name"], kwargs.get("resume")))
+        if kwargs["name"] == "attn" and kwargs.get("resume") is None:
+            kwargs["callbacks"] = [_StopAtSecondEpoch()]
+        return real_train(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        main(base)
+    capsys.readouterr()
+    (folder,) = runs.iterdir()
+    (stopped,) = folder.glob("*-attn")
+    assert stopped.is_dir() and Run(stopped).status() == "interrupted"
+    calls.clear()
+    assert main([*base, "--json", "--resume", str(folder)]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["models"]}
+    # crnn had completed: measured again, not trained; attn went on from its first epoch.
+    assert [(name, resume.path if resume else None) for name, resume in calls] == [
+        ("attn", stopped)
+    ]
+    assert rows["attn"]["run"] == str(stopped) and rows["attn"]["epochs"] == 2
+    assert Run(stopped).status() == "completed"
+    with (stopped / "metrics.csv").open(encoding="utf-8") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f) if r.get("epoch_time_s")] == [0, 1]

@@ -43,6 +43,10 @@ from inkbench.files import write_atomic
 from inkbench.runs.store import Run, list_runs
 from inkbench.training.trainer import train
 
+# Statuses of a model's run that ``--resume`` continues (a failed run is trained again: what
+# failed it would fail it again).
+UNFINISHED = ("interrupted", "killed")
+
 BENCH_FILE = "bench.json"
 
 
@@ -87,10 +91,13 @@ def _as_trained(cfg: Config, recorded: Config) -> Config:
     return cfg
 
 
-def _completed_runs(
+def _previous_runs(
     folder: Path, settings: dict[str, Any], configs: dict[str, Config]
 ) -> dict[str, Run]:
-    """The completed run of each model in a benchmark folder that is being resumed."""
+    """The run of each model that a benchmark folder being resumed already holds: its
+    completed run, else its newest interrupted or killed one that saved an epoch (a suite of
+    hours outlives a session: that run continues from its last.ckpt instead of starting over).
+    """
     try:
         recorded = json.loads((folder / BENCH_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -101,19 +108,24 @@ def _completed_runs(
                 f"--resume {folder}: it was made with {key} {recorded.get(key)!r}, "
                 f"not {value!r}; resume it with the same command"
             )
-    done = {}
-    for run in list_runs(folder):
-        meta = run.meta()
-        name = meta.get("name")
-        if name in configs and meta.get("status") == "completed":
-            recorded = run.config()
-            if config_hash(recorded) != config_hash(_as_trained(configs[name], recorded)):
-                raise InkbenchError(
-                    f"--resume {folder}: {run.path.name} was trained with another config "
-                    f"than models.{name} has now; move that run away to train it again"
-                )
-            done[name] = run
-    return done
+    found: dict[str, Run] = {}
+    for run in list_runs(folder):  # oldest first: a newer unfinished run replaces an older
+        name = run.meta().get("name")
+        status = run.status()
+        completed = status == "completed"
+        unfinished = status in UNFINISHED and (run.checkpoints / "last.ckpt").is_file()
+        if name not in configs or not (completed or unfinished):
+            continue
+        if name in found and found[name].status() == "completed":
+            continue
+        recorded_cfg = run.config()
+        if config_hash(recorded_cfg) != config_hash(_as_trained(configs[name], recorded_cfg)):
+            raise InkbenchError(
+                f"--resume {folder}: {run.path.name} was trained with another config "
+                f"than models.{name} has now; move that run away to train it again"
+            )
+        found[name] = run
+    return found
 
 
 def _family_bench(
@@ -171,7 +183,7 @@ def run_bench(
         folder = _new_folder(runs_dir, suite.family, quick)
         done: dict[str, Run] = {}
     else:
-        folder, done = resume, _completed_runs(resume, settings, configs)
+        folder, done = resume, _previous_runs(resume, settings, configs)
     command = shlex.join(argv)
     info: dict[str, Any] = {
         "bench": str(folder),
@@ -198,6 +210,10 @@ def run_bench(
             if run is None:
                 console.print(f"[{name}] training {cfg.model.name}")
                 run = train(cfg, folder, name=name, argv=argv, console=console)
+            elif run.status() != "completed":
+                console.print(f"[{name}] continuing {run.path} from its last epoch")
+                trained_cfg = _as_trained(cfg, run.config())
+                run = train(trained_cfg, folder, name=name, resume=run, argv=argv, console=console)
             else:
                 console.print(f"[{name}] trained already: {run.path}")
             rows += family.measure(name, run)

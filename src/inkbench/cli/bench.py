@@ -48,8 +48,9 @@ def bench(
     resume: Annotated[
         Path | None,
         typer.Option(
-            help="Continue this benchmark folder (same command): completed runs are kept and "
-            "measured again, the others trained."
+            help="Continue this benchmark folder (same suite, --quick and overrides; --models "
+            "may differ): completed runs are kept and measured again, an interrupted or killed "
+            "run continues from its last epoch, the others are trained."
         ),
     ] = None,
     ocr: Annotated[
