@@ -14,6 +14,7 @@ from inkbench.errors import InkbenchError
 if TYPE_CHECKING:
     import numpy as np
 
+    from inkbench.evaluation.evaluate import Recognizer
     from inkbench.runs.store import Run
 
 #: Score a box needs to be shown by ``predict`` when ``--threshold`` is not given.
@@ -129,9 +130,25 @@ def predict_detector(
             sys.stdout.write(f"{path}\t{b['label']}\t{b['score']:.3f}\t{where}\n")
 
 
+def onnx_line_reader(ref: str, runs_dir: Path, checkpoint: str) -> Recognizer:
+    """``--ocr REF --backend onnx``: the OCR run's ONNX export (``REF/export/CHECKPOINT.onnx``,
+    or REF itself when it is an .onnx file) served by onnxruntime, as ``predict --backend
+    onnx`` serves lines; a classifier's export is an error."""
+    from inkbench.evaluation.evaluate import Recognizer
+    from inkbench.export.runtime import load_onnx, onnx_file
+
+    path = onnx_file(ref, runs_dir, checkpoint)
+    served = load_onnx(path)
+    if not isinstance(served, Recognizer):
+        raise InkbenchError(
+            f"--ocr {path}: a classifier's export, not an OCR run's (ctc or autoregressive)"
+        )
+    return served
+
+
 def predict_page_text(
     run: Run,
-    ocr: Run,
+    ocr: Run | Recognizer,
     images: list[Path],
     checkpoint: str,
     threshold: float | None,
@@ -140,8 +157,9 @@ def predict_page_text(
     as_json: bool,
 ) -> None:
     """``inkbench predict DET_RUN --ocr OCR_RUN``: the text of each page, line by line in
-    reading order; ``--json`` prints ``{"predictions": [{"image", "lines": [{"box", "text",
-    "score"}], "text"}]}``; ``overlay`` draws the (one) page's lines and their text."""
+    reading order (``ocr``: the OCR run, or its export served by onnxruntime); ``--json``
+    prints ``{"predictions": [{"image", "lines": [{"box", "text", "score"}], "text"}]}``;
+    ``overlay`` draws the (one) page's lines and their text."""
     from inkbench.evaluation.detect import write_overlay
     from inkbench.evaluation.pages import LINE_THRESHOLD, PageReader, draw_page_text
 

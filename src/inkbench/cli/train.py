@@ -279,7 +279,9 @@ def predict(
         typer.Option(
             help="torch (the checkpoint) or onnx (onnxruntime on the run's export/CHECKPOINT.onnx "
             "from `inkbench export`, or on the .onnx file given as RUN); same preparation and "
-            "decoding either way."
+            "decoding either way. With a detector and --ocr, onnx serves the OCR run (its "
+            "export, or an .onnx file given as --ocr); the detector runs its checkpoint in "
+            "torch, since `inkbench export` exports line recognizers and classifiers only."
         ),
     ] = "torch",
     threshold: Annotated[
@@ -318,9 +320,8 @@ def predict(
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     served: Recognizer | Classifier | None = None
-    if backend == "onnx" and ocr is not None:
-        raise InkbenchError("--ocr: pages are read with --backend torch only")
-    if backend == "onnx":
+    # With --ocr the onnx backend serves the OCR run (the lines); RUN is a detector's run.
+    if backend == "onnx" and ocr is None:
         from inkbench.export.runtime import load_onnx, onnx_file
 
         path = onnx_file(run, runs_dir, checkpoint)
@@ -331,6 +332,7 @@ def predict(
         name, family = found.name, found.config().family
         if family == "det":
             from inkbench.cli.detection import (
+                onnx_line_reader,
                 predict_detector,
                 predict_page_text,
                 refuse_options,
@@ -343,7 +345,11 @@ def predict(
                 return
             refuse_options(found, unused)
             decoding = decoding_overrides(decode or [])
-            reader = find_run(ocr, runs_dir)
+            reader = (
+                find_run(ocr, runs_dir)
+                if backend == "torch"
+                else onnx_line_reader(ocr, runs_dir, checkpoint)
+            )
             predict_page_text(
                 found, reader, images, checkpoint, threshold, decoding, overlay, as_json
             )
