@@ -37,6 +37,15 @@ Ocr = Annotated[
         "reads the detected lines: predict prints each page's text, eval adds page CER/WER.",
     ),
 ]
+NmsIou = Annotated[
+    float | None,
+    typer.Option(
+        "--nms-iou",
+        help="Detectors: NMS IoU replacing the run's task.nms_iou (a box overlapping a "
+        "higher-scoring box of its class by more is dropped); inference only, so one trained "
+        "run measures several.",
+    ),
+]
 DataOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -182,6 +191,7 @@ def eval_command(
             help="Detectors with --ocr: line boxes scoring below this are not read [0.3]."
         ),
     ] = None,
+    nms_iou: NmsIou = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -219,9 +229,11 @@ def eval_command(
         unused = {"--data": data, "--report": report, "--tta": tta}
         refuse_options(found, unused if ocr else {"--decode": decode, **unused})
         reader = find_run(ocr, runs_dir) if ocr else None
-        eval_detector(found, split, checkpoint, batch_size, as_json, reader, threshold, decoding)
+        eval_detector(
+            found, split, checkpoint, batch_size, as_json, reader, threshold, decoding, nms_iou
+        )
         return
-    for flag, value in (("--ocr", ocr), ("--threshold", threshold)):
+    for flag, value in (("--ocr", ocr), ("--threshold", threshold), ("--nms-iou", nms_iou)):
         if value is not None:
             raise InkbenchError(f"{flag}: used with detectors only; {found.name} is not one")
     if found.config().family == "cls":
@@ -296,6 +308,7 @@ def predict(
         ),
     ] = None,
     ocr: Ocr = None,
+    nms_iou: NmsIou = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -341,7 +354,7 @@ def predict(
             unused = {"--top-k": top_k, "--tta": tta}
             if ocr is None:
                 refuse_options(found, {"--decode": decode, **unused})
-                predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+                predict_detector(found, images, checkpoint, threshold, overlay, as_json, nms_iou)
                 return
             refuse_options(found, unused)
             decoding = decoding_overrides(decode or [])
@@ -351,10 +364,11 @@ def predict(
                 else onnx_line_reader(ocr, runs_dir, checkpoint)
             )
             predict_page_text(
-                found, reader, images, checkpoint, threshold, decoding, overlay, as_json
+                found, reader, images, checkpoint, threshold, decoding, overlay, as_json, nms_iou
             )
             return
-    for flag, value in (("--threshold", threshold), ("--overlay", overlay), ("--ocr", ocr)):
+    detector_only = (("--threshold", threshold), ("--overlay", overlay), ("--ocr", ocr))
+    for flag, value in (*detector_only, ("--nms-iou", nms_iou)):
         if value is not None:
             raise InkbenchError(f"{flag}: used with detectors only; {name} is not one")
     if family == "cls":

@@ -162,15 +162,16 @@ class PageReader:
         checkpoint: str = "best",
         decoding: Mapping[str, Any] | None = None,
         device: str | None = None,
+        nms_iou: float | None = None,
     ) -> PageReader:
         """``detector`` must be a detection run and ``ocr`` a ctc or autoregressive run (or
         a recognizer served from its ONNX export); ``decoding`` replaces the OCR run's
-        decoding settings (``--decode``)."""
+        decoding settings (``--decode``) and ``nms_iou`` the detector's ``task.nms_iou``."""
         _check_kind(detector, "det", "a detector")
         if not 0 <= threshold < 1:
             raise InkbenchError(f"--threshold: expected a score in [0, 1), got {threshold}")
         return cls(
-            PageDetector.from_run(detector, checkpoint, device),
+            PageDetector.from_run(detector, checkpoint, device, nms_iou),
             line_reader(ocr, checkpoint, decoding, device),
             threshold,
         )
