@@ -33,8 +33,9 @@ Ocr = Annotated[
     str | None,
     typer.Option(
         "--ocr",
-        help="Detectors: an OCR run (ctc or autoregressive; folder or name in --runs-dir) that "
-        "reads the detected lines: predict prints each page's text, eval adds page CER/WER.",
+        help="Detectors: an OCR run (ctc or autoregressive; folder or name in --runs-dir; with "
+        "predict --backend onnx also an .onnx file) that reads the detected lines: predict "
+        "prints each page's text, eval adds page CER/WER.",
     ),
 ]
 NmsIou = Annotated[
