@@ -250,3 +250,44 @@ def test_a_piece_of_a_line_inside_a_better_box_is_dropped() -> None:
     assert drop_nested(boxes, np.array([0.9, 0.8, 0.7, 0.95])).tolist() == [3, 0, 2]
     # The piece scoring higher stays, and the whole line too (less than half of it inside).
     assert drop_nested(boxes[:2], np.array([0.5, 0.8])).tolist() == [1, 0]
+
+
+def test_onnx_backend_reads_a_page_as_torch_does(
+    det_run: Run, reader_run: Run, tmp_path: Path, capsys
+) -> None:
+    _, path = two_column_page(tmp_path)
+    code, out, err = run_cli(capsys, "export", str(reader_run.path), "--json")
+    assert code == 0, err
+    (exported,) = json.loads(out)["files"]
+    page = ("predict", str(det_run.path), str(path), "--threshold", "0", "--json")
+    for decode in ((), ("--decode", "decoder=beam")):
+        code, out, err = run_cli(capsys, *page, *decode, "--ocr", str(reader_run.path))
+        assert code == 0, err
+        (want,) = json.loads(out)["predictions"]
+        assert any(line["text"] for line in want["lines"]), "the tiny reader reads something"
+        # The run's export/best.onnx, then the bare file: the same lines, boxes and text.
+        for ocr in (str(reader_run.path), exported):
+            code, out, err = run_cli(capsys, *page, *decode, "--ocr", ocr, "--backend", "onnx")
+            assert code == 0, err
+            assert json.loads(out)["predictions"] == [want]
+
+
+@pytest.mark.parametrize("kind", ["missing", "not onnx", "detector export", "detector served"])
+def test_onnx_page_reading_refuses_bad_files_in_one_line(
+    det_run: Run, reader_run: Run, tmp_path: Path, capsys, kind: str
+) -> None:
+    _, path = two_column_page(tmp_path)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x89PNG not a model")
+    det = str(det_run.path)
+    page = ("predict", det, str(path), "--backend", "onnx")
+    args, message = {
+        "missing": ((*page, "--ocr", str(tmp_path / "none.onnx")), "none.onnx: no such ONNX file"),
+        "not onnx": ((*page, "--ocr", str(bad)), f"{bad}: not an ONNX model onnxruntime loads"),
+        "detector export": (("export", det), f"{det}: a detection run; export writes line"),
+        "detector served": (page, f"{det}: a detection run; export writes line"),
+    }[kind]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and out == "" and err.startswith("error: ") and message in err, err
+    assert err.count("\n") == 1
+    assert not (det_run.path / "export").exists()

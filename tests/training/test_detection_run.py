@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
+from torchvision.ops import box_iou
 
 from inkbench.cli import main
 from inkbench.models import MODELS
@@ -97,6 +99,40 @@ def test_predict_lists_boxes_in_page_pixels_and_draws_them(
     # A threshold above every score: no box, and no output line.
     code, out, _ = run_cli(capsys, "predict", str(det_run), str(path), "--threshold", "0.9999")
     assert code == 0 and out == ""
+
+
+def test_nms_iou_replaces_the_runs_own_in_predict_and_eval(
+    det_run: Path, tmp_path: Path, capsys
+) -> None:
+    path = tmp_path / "page.png"
+    Image.fromarray(draw_page(np.random.default_rng(5)).image).save(path)
+
+    def boxes(nms_iou: str) -> list[dict]:
+        code, out, err = run_cli(capsys, "predict", str(det_run), str(path), "--threshold", "0",
+                                 "--nms-iou", nms_iou, "--json")  # fmt: skip
+        assert code == 0, err
+        return json.loads(out)["predictions"][0]["boxes"]
+
+    def largest_overlap(found: list[dict]) -> float:
+        """The largest IoU between two boxes of one class."""
+        largest = 0.0
+        for label in ("line", "word"):
+            kept = torch.tensor([b["box"] for b in found if b["label"] == label]).reshape(-1, 4)
+            iou = box_iou(kept, kept).fill_diagonal_(0)
+            largest = max(largest, float(iou.max()) if iou.numel() else 0.0)
+        return largest
+
+    # Both keep max_detections boxes (the toy detector's candidates are many): the run's
+    # own NMS lets overlapping boxes through, 0.05 does not.
+    loose, strict = boxes("0.99"), boxes("0.05")
+    assert strict and largest_overlap(loose) > 0.1
+    assert largest_overlap(strict) <= 0.06  # 0.05, and the boxes' rounding to 0.1 px
+    code, out, err = run_cli(capsys, "eval", str(det_run), "--split", "val", "--nms-iou", "0.05",
+                             "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["n"] == 8, err
+    code, out, err = run_cli(capsys, "eval", str(det_run), "--nms-iou", "0")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: --nms-iou: task.nms_iou: Input should be greater than 0")
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from inkbench.errors import InkbenchError
 if TYPE_CHECKING:
     import numpy as np
 
+    from inkbench.evaluation.evaluate import Recognizer
     from inkbench.runs.store import Run
 
 #: Score a box needs to be shown by ``predict`` when ``--threshold`` is not given.
@@ -58,21 +59,23 @@ def eval_detector(
     ocr: Run | None = None,
     threshold: float | None = None,
     decoding: dict[str, Any] | None = None,
+    nms_iou: float | None = None,
 ) -> None:
     """``inkbench eval`` of a detection run: ``--json`` prints ``{"map50", "map",
     "per_class": {class: {"ap50", "ap"}}, "n", "split", "run"}``; with an OCR run (``--ocr``)
     also ``"page_cer", "page_wer", "pages", "line_cer", "line_wer", "lines", "ocr",
-    "threshold"`` (``evaluation.pages.page_scores``)."""
+    "threshold"`` (``evaluation.pages.page_scores``); ``nms_iou`` replaces the run's
+    ``task.nms_iou`` for both."""
     from inkbench.evaluation.detect import evaluate_detector
     from inkbench.evaluation.pages import LINE_THRESHOLD, PageReader, page_scores
 
     reader = None
     if ocr is not None:
         minimum = LINE_THRESHOLD if threshold is None else threshold
-        reader = PageReader.from_runs(run, ocr, minimum, checkpoint, decoding)
+        reader = PageReader.from_runs(run, ocr, minimum, checkpoint, decoding, nms_iou=nms_iou)
     elif threshold is not None:
         raise InkbenchError("--threshold: used with --ocr only (mAP reads every score)")
-    scores = evaluate_detector(run, split, checkpoint, batch_size)
+    scores = evaluate_detector(run, split, checkpoint, batch_size, nms_iou)
     if reader is not None:
         pages = page_scores(reader, split)
         scores |= {**pages, "ocr": str(ocr.path), "threshold": reader.threshold}  # type: ignore[union-attr]
@@ -92,6 +95,7 @@ def predict_detector(
     threshold: float | None,
     overlay: Path | None,
     as_json: bool,
+    nms_iou: float | None = None,
 ) -> None:
     """``inkbench predict`` with a detection run: the boxes of each page scoring at least
     ``threshold``, in page pixels; ``overlay`` draws them on the (one) page."""
@@ -101,7 +105,7 @@ def predict_detector(
     if not 0 <= minimum < 1:
         raise InkbenchError(f"--threshold: expected a score in [0, 1), got {minimum}")
     pages = _read_pages(images, overlay)
-    detector = PageDetector.from_run(run, checkpoint)
+    detector = PageDetector.from_run(run, checkpoint, nms_iou=nms_iou)
     found = []
     for detections in detector.detect_pages(pages):
         keep = detections["scores"] >= minimum
@@ -129,24 +133,42 @@ def predict_detector(
             sys.stdout.write(f"{path}\t{b['label']}\t{b['score']:.3f}\t{where}\n")
 
 
+def onnx_line_reader(ref: str, runs_dir: Path, checkpoint: str) -> Recognizer:
+    """``--ocr REF --backend onnx``: the OCR run's ONNX export (``REF/export/CHECKPOINT.onnx``,
+    or REF itself when it is an .onnx file) served by onnxruntime, as ``predict --backend
+    onnx`` serves lines; a classifier's export is an error."""
+    from inkbench.evaluation.evaluate import Recognizer
+    from inkbench.export.runtime import load_onnx, onnx_file
+
+    path = onnx_file(ref, runs_dir, checkpoint)
+    served = load_onnx(path)
+    if not isinstance(served, Recognizer):
+        raise InkbenchError(
+            f"--ocr {path}: a classifier's export, not an OCR run's (ctc or autoregressive)"
+        )
+    return served
+
+
 def predict_page_text(
     run: Run,
-    ocr: Run,
+    ocr: Run | Recognizer,
     images: list[Path],
     checkpoint: str,
     threshold: float | None,
     decoding: dict[str, Any],
     overlay: Path | None,
     as_json: bool,
+    nms_iou: float | None = None,
 ) -> None:
     """``inkbench predict DET_RUN --ocr OCR_RUN``: the text of each page, line by line in
-    reading order; ``--json`` prints ``{"predictions": [{"image", "lines": [{"box", "text",
-    "score"}], "text"}]}``; ``overlay`` draws the (one) page's lines and their text."""
+    reading order (``ocr``: the OCR run, or its export served by onnxruntime); ``--json``
+    prints ``{"predictions": [{"image", "lines": [{"box", "text", "score"}], "text"}]}``;
+    ``overlay`` draws the (one) page's lines and their text."""
     from inkbench.evaluation.detect import write_overlay
     from inkbench.evaluation.pages import LINE_THRESHOLD, PageReader, draw_page_text
 
     minimum = LINE_THRESHOLD if threshold is None else threshold
-    reader = PageReader.from_runs(run, ocr, minimum, checkpoint, decoding)
+    reader = PageReader.from_runs(run, ocr, minimum, checkpoint, decoding, nms_iou=nms_iou)
     pages = _read_pages(images, overlay)
     texts = reader.read(pages)
     if overlay is not None:

@@ -33,8 +33,18 @@ Ocr = Annotated[
     str | None,
     typer.Option(
         "--ocr",
-        help="Detectors: an OCR run (ctc or autoregressive; folder or name in --runs-dir) that "
-        "reads the detected lines: predict prints each page's text, eval adds page CER/WER.",
+        help="Detectors: an OCR run (ctc or autoregressive; folder or name in --runs-dir; with "
+        "predict --backend onnx also an .onnx file) that reads the detected lines: predict "
+        "prints each page's text, eval adds page CER/WER.",
+    ),
+]
+NmsIou = Annotated[
+    float | None,
+    typer.Option(
+        "--nms-iou",
+        help="Detectors: NMS IoU replacing the run's task.nms_iou (a box overlapping a "
+        "higher-scoring box of its class by more is dropped); inference only, so one trained "
+        "run measures several.",
     ),
 ]
 DataOption = Annotated[
@@ -182,6 +192,7 @@ def eval_command(
             help="Detectors with --ocr: line boxes scoring below this are not read [0.3]."
         ),
     ] = None,
+    nms_iou: NmsIou = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -219,9 +230,11 @@ def eval_command(
         unused = {"--data": data, "--report": report, "--tta": tta}
         refuse_options(found, unused if ocr else {"--decode": decode, **unused})
         reader = find_run(ocr, runs_dir) if ocr else None
-        eval_detector(found, split, checkpoint, batch_size, as_json, reader, threshold, decoding)
+        eval_detector(
+            found, split, checkpoint, batch_size, as_json, reader, threshold, decoding, nms_iou
+        )
         return
-    for flag, value in (("--ocr", ocr), ("--threshold", threshold)):
+    for flag, value in (("--ocr", ocr), ("--threshold", threshold), ("--nms-iou", nms_iou)):
         if value is not None:
             raise InkbenchError(f"{flag}: used with detectors only; {found.name} is not one")
     if found.config().family == "cls":
@@ -279,7 +292,9 @@ def predict(
         typer.Option(
             help="torch (the checkpoint) or onnx (onnxruntime on the run's export/CHECKPOINT.onnx "
             "from `inkbench export`, or on the .onnx file given as RUN); same preparation and "
-            "decoding either way."
+            "decoding either way. With a detector and --ocr, onnx serves the OCR run (its "
+            "export, or an .onnx file given as --ocr); the detector runs its checkpoint in "
+            "torch, since `inkbench export` exports line recognizers and classifiers only."
         ),
     ] = "torch",
     threshold: Annotated[
@@ -294,6 +309,7 @@ def predict(
         ),
     ] = None,
     ocr: Ocr = None,
+    nms_iou: NmsIou = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -318,9 +334,8 @@ def predict(
     if checkpoint not in ("best", "last"):
         raise InkbenchError(f"--checkpoint: expected best or last, got {checkpoint!r}")
     served: Recognizer | Classifier | None = None
-    if backend == "onnx" and ocr is not None:
-        raise InkbenchError("--ocr: pages are read with --backend torch only")
-    if backend == "onnx":
+    # With --ocr the onnx backend serves the OCR run (the lines); RUN is a detector's run.
+    if backend == "onnx" and ocr is None:
         from inkbench.export.runtime import load_onnx, onnx_file
 
         path = onnx_file(run, runs_dir, checkpoint)
@@ -331,6 +346,7 @@ def predict(
         name, family = found.name, found.config().family
         if family == "det":
             from inkbench.cli.detection import (
+                onnx_line_reader,
                 predict_detector,
                 predict_page_text,
                 refuse_options,
@@ -339,16 +355,21 @@ def predict(
             unused = {"--top-k": top_k, "--tta": tta}
             if ocr is None:
                 refuse_options(found, {"--decode": decode, **unused})
-                predict_detector(found, images, checkpoint, threshold, overlay, as_json)
+                predict_detector(found, images, checkpoint, threshold, overlay, as_json, nms_iou)
                 return
             refuse_options(found, unused)
             decoding = decoding_overrides(decode or [])
-            reader = find_run(ocr, runs_dir)
+            reader = (
+                find_run(ocr, runs_dir)
+                if backend == "torch"
+                else onnx_line_reader(ocr, runs_dir, checkpoint)
+            )
             predict_page_text(
-                found, reader, images, checkpoint, threshold, decoding, overlay, as_json
+                found, reader, images, checkpoint, threshold, decoding, overlay, as_json, nms_iou
             )
             return
-    for flag, value in (("--threshold", threshold), ("--overlay", overlay), ("--ocr", ocr)):
+    detector_only = (("--threshold", threshold), ("--overlay", overlay), ("--ocr", ocr))
+    for flag, value in (*detector_only, ("--nms-iou", nms_iou)):
         if value is not None:
             raise InkbenchError(f"{flag}: used with detectors only; {name} is not one")
     if family == "cls":

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision import tv_tensors
 
-from inkbench.config import Config, batch_size_or_default
+from inkbench.config import Config, batch_size_or_default, validate_config
 from inkbench.data.pages.datamodule import letterbox, load_pages, page_items, page_loader
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.evaluate import default_device
@@ -42,13 +42,22 @@ class PageDetector:
 
     @classmethod
     def from_run(
-        cls, run: Run, checkpoint: str = "best", device: str | None = None
+        cls,
+        run: Run,
+        checkpoint: str = "best",
+        device: str | None = None,
+        nms_iou: float | None = None,
     ) -> PageDetector:
+        """Rebuild a run's checkpoint; ``nms_iou`` replaces the run's ``task.nms_iou`` (NMS
+        is inference only: the weights do not depend on it)."""
         path = run.checkpoints / f"{checkpoint}.ckpt"
         state = load_checkpoint(path)
         cfg = checkpoint_config(state, str(path))
         if cfg.family != "det":
             raise InkbenchError(f"{path}: a {cfg.task.name} run, not a detector")
+        if nms_iou is not None:
+            raw = cfg.to_dict()
+            cfg = validate_config({**raw, "task": {**raw["task"], "nms_iou": nms_iou}}, "--nms-iou")
         task = build_task(cfg)
         assert isinstance(task, Detection)
         task.load_state_dict(state["state_dict"])
@@ -100,11 +109,16 @@ def detect_split(
 
 
 def evaluate_detector(
-    run: Run, split: str = "test", checkpoint: str = "best", batch_size: int | None = None
+    run: Run,
+    split: str = "test",
+    checkpoint: str = "best",
+    batch_size: int | None = None,
+    nms_iou: float | None = None,
 ) -> dict[str, Any]:
     """What ``eval --json`` prints for a detection run: ``{"map50", "map", "per_class":
-    {class: {"ap50", "ap"}}, "n", "split", "run"}``."""
-    detector = PageDetector.from_run(run, checkpoint)
+    {class: {"ap50", "ap"}}, "n", "split", "run"}`` (``nms_iou``: see
+    ``PageDetector.from_run``)."""
+    detector = PageDetector.from_run(run, checkpoint, nms_iou=nms_iou)
     return {**detect_split(detector, split, batch_size), "split": split, "run": str(run.path)}
 
 

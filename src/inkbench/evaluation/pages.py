@@ -130,12 +130,16 @@ def _check_kind(run: Run, family: str, what: str) -> None:
 
 
 def line_reader(
-    ocr: Run,
+    ocr: Run | Recognizer,
     checkpoint: str = "best",
     decoding: Mapping[str, Any] | None = None,
     device: str | None = None,
 ) -> Recognizer:
-    """The OCR run that reads a page's lines; any other kind of run is an error."""
+    """What reads a page's lines: an OCR run's checkpoint, or a recognizer already built (an
+    OCR run's ONNX export served by onnxruntime, ``export.runtime.load_onnx``), decoded with
+    ``decoding``; any other kind of run is an error."""
+    if isinstance(ocr, Recognizer):
+        return ocr.with_decoding(decoding or {})
     _check_kind(ocr, "ocr", "an OCR run")
     return Recognizer.from_run(ocr, checkpoint, device, decoding)
 
@@ -153,19 +157,21 @@ class PageReader:
     def from_runs(
         cls,
         detector: Run,
-        ocr: Run,
+        ocr: Run | Recognizer,
         threshold: float,
         checkpoint: str = "best",
         decoding: Mapping[str, Any] | None = None,
         device: str | None = None,
+        nms_iou: float | None = None,
     ) -> PageReader:
-        """``detector`` must be a detection run and ``ocr`` a ctc or autoregressive run;
-        ``decoding`` replaces the OCR run's decoding settings (``--decode``)."""
+        """``detector`` must be a detection run and ``ocr`` a ctc or autoregressive run (or
+        a recognizer served from its ONNX export); ``decoding`` replaces the OCR run's
+        decoding settings (``--decode``) and ``nms_iou`` the detector's ``task.nms_iou``."""
         _check_kind(detector, "det", "a detector")
         if not 0 <= threshold < 1:
             raise InkbenchError(f"--threshold: expected a score in [0, 1), got {threshold}")
         return cls(
-            PageDetector.from_run(detector, checkpoint, device),
+            PageDetector.from_run(detector, checkpoint, device, nms_iou),
             line_reader(ocr, checkpoint, decoding, device),
             threshold,
         )

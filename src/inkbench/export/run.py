@@ -11,7 +11,12 @@ from pathlib import Path
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer
-from inkbench.export.paths import check_checkpoint, check_format, default_export_path
+from inkbench.export.paths import (
+    check_checkpoint,
+    check_exportable,
+    check_format,
+    default_export_path,
+)
 from inkbench.export.to_onnx import export_onnx
 from inkbench.export.to_torchscript import export_torchscript
 from inkbench.runs.store import Run
@@ -23,6 +28,7 @@ def export_run(run: Run, fmt: str, out: Path | None = None, checkpoint: str = "b
     ONNX export is two files)."""
     check_format(fmt)
     check_checkpoint(checkpoint)
+    check_exportable(run)
     if out is not None and not out.parent.is_dir():
         raise InkbenchError(f"--out {out}: folder {out.parent} does not exist")
     path = run.checkpoints / f"{checkpoint}.ckpt"

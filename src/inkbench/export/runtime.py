@@ -24,7 +24,7 @@ from inkbench.evaluation.classify import Classifier
 from inkbench.evaluation.evaluate import Recognizer
 from inkbench.export.graphs import encoded_names, state_names
 from inkbench.export.metadata import config_from_metadata, metadata_value
-from inkbench.export.paths import default_export_path
+from inkbench.export.paths import check_exportable, default_export_path
 from inkbench.models.ocr.base import CTCRecognizer, Seq2SeqRecognizer, Tensors
 from inkbench.runs.store import find_run
 from inkbench.tasks import build_task, task_class
@@ -185,6 +185,7 @@ def onnx_file(ref: str, runs_dir: Path, checkpoint: str = "best") -> Path:
             raise InkbenchError(f"{ref}: no such ONNX file")
         return path
     run = find_run(ref, runs_dir)
+    check_exportable(run)
     path = default_export_path(run, "onnx", checkpoint)
     command = f"inkbench export {run.path} --format onnx --checkpoint {checkpoint}"
     if not path.is_file():
