@@ -30,7 +30,9 @@ from inkbench.training.progression import FOLDER, PROBES_FILE, recorded_epochs
 EPOCH_LABEL, NAMES = 56, 14
 
 
-def epoch_row(frame: Image.Image, n: int, top: int, cell: tuple[int, int], keep: int, columns):
+def epoch_row(
+    frame: Image.Image, n: int, top: int, cell: tuple[int, int], keep: int, columns: list[int]
+) -> Image.Image:
     """Epoch ``n``'s row: its label, then the kept part of each chosen cell of the frame's row
     at ``top`` (``cell``: a cell's pitch across and down in the frame, gaps included)."""
     row = Image.new("RGB", (EPOCH_LABEL + len(columns) * (keep + GAP), cell[1]), "white")
