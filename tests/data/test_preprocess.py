@@ -11,6 +11,7 @@ import torch
 import yaml
 from lightning.fabric.utilities.seed import seed_everything
 from PIL import Image
+from scipy import ndimage
 
 from conftest import draw_line, write_folder
 from inkbench.cli import main
@@ -117,6 +118,23 @@ def test_light_on_dark_is_inverted_only_with_auto_polarity() -> None:
     line = inverted(clean_crop("abc"))
     assert normalize_line(line, PreprocessConfig(polarity="auto")).mean() > 128
     assert normalize_line(line, PreprocessConfig(background="stretch")).mean() < 128
+
+
+def bold_in_narrow_margins(text: str) -> np.ndarray:
+    """A marker's word cropped with 2 px of grey paper around it: more ink than paper."""
+    thick = ndimage.grey_erosion(np.asarray(draw_line(text, height=48)), size=(5, 5))
+    rows = np.flatnonzero((thick < 128).any(axis=1))
+    cols = np.flatnonzero((thick < 128).any(axis=0))
+    crop = thick[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return (np.pad(crop, 2, constant_values=255) * 0.8).astype(np.uint8)
+
+
+def test_polarity_reads_the_paper_on_the_edges_not_the_most_common_tone() -> None:
+    line = bold_in_narrow_margins("abc")
+    assert (line < 100).mean() > 0.5  # the ink is the most common tone
+    auto = PreprocessConfig(polarity="auto")
+    assert normalize_line(line, auto)[2:-2, 2:-2].mean() < 128  # still dark ink on white
+    assert normalize_line(inverted(line), auto)[2:-2, 2:-2].mean() < 128
 
 
 def test_crop_pads_by_a_share_of_the_ink_height() -> None:
