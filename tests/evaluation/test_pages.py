@@ -20,7 +20,13 @@ from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.evaluation.detect import PageDetector
 from inkbench.evaluation.evaluate import Recognizer
-from inkbench.evaluation.pages import CROP_MARGIN, LINE_SEPARATOR, crop_line, drop_nested
+from inkbench.evaluation.pages import (
+    CROP_MARGIN,
+    LINE_SEPARATOR,
+    crop_line,
+    drop_nested,
+    extend_by_words,
+)
 from inkbench.runs.store import Run
 from inkbench.training.trainer import train
 from toy_pages import TEXT_HEIGHT, TEXT_WIDTH, ToyTextPages, draw_text_page, tiny_det_config
@@ -237,19 +243,45 @@ def test_a_perfect_detector_and_reader_score_a_page_cer_of_zero(
     assert code == 0 and json.loads(out)["page_cer"] > 0
 
 
-def test_a_piece_of_a_line_inside_a_better_box_is_dropped() -> None:
+def test_a_piece_of_a_line_or_a_box_across_found_lines_is_dropped() -> None:
     boxes = np.array(
         [
             [10, 10, 400, 40],  # a whole line
             [100, 12, 300, 44],  # a piece of it, scoring lower: IoU 0.45, 88 % inside
             [10, 60, 400, 90],  # the next line, touching nothing
             [5, 35, 200, 65],  # between two lines: 16 % inside each
+            [250, 20, 400, 72],  # across both lines: 38 and 23 % inside, 62 % in all
+            [250, 30, 400, 70],  # across both: 25 % inside each, 50 % in all
         ],
         dtype=np.float32,
     )
-    assert drop_nested(boxes, np.array([0.9, 0.8, 0.7, 0.95])).tolist() == [3, 0, 2]
+    scores = np.array([0.9, 0.8, 0.7, 0.95, 0.6, 0.5])
+    assert drop_nested(boxes, scores).tolist() == [3, 0, 2, 5]
+    assert drop_nested(boxes, scores, share=0.45).tolist() == [3, 0, 2]
     # The piece scoring higher stays, and the whole line too (less than half of it inside).
     assert drop_nested(boxes[:2], np.array([0.5, 0.8])).tolist() == [1, 0]
+
+
+def test_a_short_line_box_grows_over_the_words_of_its_line_only() -> None:
+    lines = np.array([[100, 10, 300, 40], [100, 60, 300, 90], [440, 10, 600, 40]], np.float32)
+    words = np.array(
+        [
+            [20, 12, 90, 38],  # left of line 0, 10 px away
+            [110, 12, 200, 38],  # inside line 0
+            [310, 14, 350, 40],  # right of line 0, 10 px away...
+            [355, 12, 375, 36],  # ...the next 5 px beyond it, 55 px from line 2: a chain
+            [410, 12, 430, 36],  # nearer line 2 (10 px) than line 0 (110 px): line 2's
+            [450, 12, 590, 38],  # inside line 2
+            [320, 62, 350, 88],  # right of line 1, 20 px away; the next 40 px beyond it
+            [390, 66, 420, 90],
+            [20, 35, 90, 60],  # between lines 0 and 1: in neither's middle half
+        ],
+        np.float32,
+    )
+    grown = extend_by_words(lines, words)
+    assert grown.tolist() == [[20, 10, 375, 40], [100, 60, 350, 90], [410, 10, 600, 40]]
+    assert extend_by_words(lines, words, gap=0.2)[0].tolist() == [100, 10, 300, 40]
+    assert extend_by_words(lines, words[:0]).tolist() == lines.tolist()
 
 
 def test_onnx_backend_reads_a_page_as_torch_does(

@@ -1,8 +1,9 @@
 """Page -> lines -> text: a detector run finds the lines, an OCR run reads them.
 
 The detector's ``line`` boxes (page pixels, mapped back from its letterboxed input by
-``PageDetector.detect_pages``), less those nested in a better one (``drop_nested``), are put
-in reading order (``reading_order``), cropped from the page's own pixels with a margin, and
+``PageDetector.detect_pages``), grown over the ``word`` boxes of their line
+(``extend_by_words``), less those nested in a better one (``drop_nested``), are put in
+reading order (``reading_order``), cropped from the page's own pixels with a margin, and
 read by the OCR run's ``Recognizer.transcribe``: the line normalization, model and decoding
 ``inkbench predict OCR_RUN line.png`` uses, in width-sorted batches. A page's text is its
 lines joined by newlines.
@@ -39,10 +40,15 @@ LINE_SEPARATOR = "\n"
 CROP_MARGIN = 0.1
 #: Score a line box needs to be read when no threshold is given.
 LINE_THRESHOLD = 0.3
-#: Share of a line box's area inside a higher-scoring line box above which it is the same
-#: line found twice (a piece of a line overlaps the whole line by less than NMS's IoU).
+#: Share of a line box's area inside higher-scoring line boxes above which it is a line found
+#: twice (a piece of a line overlaps the whole line by less than NMS's IoU) or a box across
+#: two lines that were both found.
 NESTED_SHARE = 0.6
+#: Widest gap, in line heights, between a line box and a word box that extends it (a space
+#: between words is well under one line height; a margin or a gutter is wider).
+WORD_GAP = 1.0
 LINE = CLASSES.index("line")
+WORD = CLASSES.index("word")
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,10 @@ def crop_line(page: np.ndarray, box: Sequence[float], margin: float = CROP_MARGI
 
 def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHARE) -> np.ndarray:
     """Indices of the boxes (N, 4) to keep, best score first: a box with more than ``share``
-    of its area inside a box that scores higher is dropped (NMS keeps a piece of a line,
-    whose IoU with the whole line is small, and the page would read it twice)."""
+    of its area inside the boxes kept before it (scoring higher) is dropped. NMS keeps a
+    piece of a line, whose IoU with the whole line is small, and a box lying across two
+    lines, whose IoU with each is small: the page would read their text twice. Kept line
+    boxes hardly overlap, so the shares inside each are summed."""
     # Hand-written: torchvision.ops gives IoU, not the share of one box inside another.
     order = np.argsort(-scores, kind="stable")
     area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
@@ -100,9 +108,45 @@ def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHA
             np.minimum(boxes[kept, 2:], boxes[i, 2:]),
         )
         inside = np.prod(np.clip(high - low, 0, None), axis=1)
-        if not (inside > share * max(area[i], 1e-6)).any():
+        if not inside.sum() > share * max(area[i], 1e-6):
             kept.append(int(i))
     return np.array(kept, dtype=np.int64)
+
+
+def extend_by_words(lines: np.ndarray, words: np.ndarray, gap: float = WORD_GAP) -> np.ndarray:
+    """Line boxes (N, 4) grown left and right over the word boxes (M, 4) of their line.
+
+    A line box is regressed from the cell at its centre, which does not see both ends of a
+    long line: it often stops a word or two short, and the crop loses those words. Word boxes
+    are short and found from their own centres. A word belongs to one line box among those
+    whose middle half holds its vertical centre: the one it overlaps most, else the nearest
+    (a word between two columns goes to its own column's line). Each line takes in its words
+    left and right, one after the other, while the gap to the next is at most ``gap`` line
+    heights.
+    """
+    # Hand-written: no detection library chains boxes of one class along boxes of another.
+    grown = lines.copy()
+    if len(lines) == 0 or len(words) == 0:
+        return grown
+    quarter = (lines[:, 3] - lines[:, 1]) / 4
+    centre_y = (words[:, 1, None] + words[:, 3, None]) / 2  # (M, 1)
+    in_row = (centre_y >= lines[:, 1] + quarter) & (centre_y <= lines[:, 3] - quarter)  # (M, N)
+    low = np.maximum(words[:, None, :2], lines[None, :, :2])
+    high = np.minimum(words[:, None, 2:], lines[None, :, 2:])
+    overlap = np.prod(np.clip(high - low, 0, None), axis=2)  # (M, N)
+    apart = np.maximum(lines[:, 0] - words[:, 2, None], words[:, 0, None] - lines[:, 2])
+    nearness = np.where(in_row, np.clip(apart, 0, None) - overlap, np.inf)  # lower is nearer
+    owner = np.where(in_row.any(1), nearness.argmin(1), -1)  # (M,)
+    for n, box in enumerate(grown):
+        mine = words[owner == n]
+        reach = gap * (box[3] - box[1])
+        for word in mine[np.argsort(mine[:, 0])]:  # rightwards
+            if word[0] <= box[2] + reach:
+                box[2] = max(box[2], word[2])
+        for word in mine[np.argsort(-mine[:, 2])]:  # leftwards
+            if word[2] >= box[0] - reach:
+                box[0] = min(box[0], word[0])
+    return grown
 
 
 def read_lines(
@@ -152,6 +196,8 @@ class PageReader:
     recognizer: Recognizer
     threshold: float
     """Score a line box needs to be read."""
+    grow_by_words: bool = True
+    """Grow line boxes over their words' boxes (``extend_by_words``); off for ablations."""
 
     @classmethod
     def from_runs(
@@ -178,11 +224,19 @@ class PageReader:
 
     def line_boxes(self, pages: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per page, the ``line`` boxes (N, 4) scoring at least the threshold and their
-        scores (N,), in page pixels, without boxes nested in a higher-scoring one."""
+        scores (N,), in page pixels, grown over the words (scoring at least the threshold)
+        of their line, without boxes nested in a higher-scoring one: a line found as two
+        pieces grows twice into the whole line, and is read once."""
         found = []
         for detections in self.detector.detect_pages(pages):
-            keep = (detections["labels"] == LINE) & (detections["scores"] >= self.threshold)
-            boxes, scores = detections["boxes"][keep].numpy(), detections["scores"][keep].numpy()
+            sure = detections["scores"] >= self.threshold
+            line, word = (
+                sure & (detections["labels"] == LINE),
+                sure & (detections["labels"] == WORD),
+            )
+            boxes, scores = detections["boxes"][line].numpy(), detections["scores"][line].numpy()
+            if self.grow_by_words:
+                boxes = extend_by_words(boxes, detections["boxes"][word].numpy())
             outer = drop_nested(boxes, scores)
             found.append((boxes[outer], scores[outer]))
         return found
