@@ -1,6 +1,7 @@
 """Where a page's CER comes from: the lines found, read from their found boxes and from their
-true boxes; the lines missed; the false boxes. With the line boxes grown over their words
-(``pages.extend_by_words``) and without.
+true boxes; the lines missed; the false boxes. With the word boxes used (line boxes grown
+over their words, ``pages.extend_by_words``, and lines made of the words no line box holds,
+``pages.lines_from_words``) and without.
 
 A true line is found when a line box read from the page overlaps it at IoU >= 0.5 (the
 best one). Each column is a share of the split's reference characters: edits of the found
@@ -84,10 +85,10 @@ def main() -> None:
         "| false boxes | lines missed | false boxes |\n|---|---:|---:|---:|---:|---:|---:|"
     )
     for grow in (False, True):
-        reader.grow_by_words = grow
+        reader.use_words = grow
         s = error_shares(reader, args.split)
         print(
-            f"| {'grown over words' if grow else 'as detected'} | {100 * s['found']:.2f} % | "
+            f"| {'with words' if grow else 'as detected'} | {100 * s['found']:.2f} % | "
             f"{100 * s['true']:.2f} % | {100 * s['missed']:.2f} % | {100 * s['false']:.2f} % | "
             f"{s['lines missed']} | {s['false boxes']} |"
         )

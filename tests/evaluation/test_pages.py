@@ -26,6 +26,7 @@ from inkbench.evaluation.pages import (
     crop_line,
     drop_nested,
     extend_by_words,
+    lines_from_words,
 )
 from inkbench.runs.store import Run
 from inkbench.training.trainer import train
@@ -77,7 +78,7 @@ def inject_true_boxes(monkeypatch: pytest.MonkeyPatch, pages: list) -> None:
             found.append(
                 {
                     "boxes": torch.tensor(boxes, dtype=torch.float32),
-                    "scores": torch.tensor([0.9] * len(order) + [0.95, 0.1]),
+                    "scores": torch.tensor([0.9] * len(order) + [0.1, 0.1]),
                     "labels": torch.tensor([0] * len(order) + [1, 0]),
                 }
             )
@@ -282,6 +283,30 @@ def test_a_short_line_box_grows_over_the_words_of_its_line_only() -> None:
     assert grown.tolist() == [[20, 10, 375, 40], [100, 60, 350, 90], [410, 10, 600, 40]]
     assert extend_by_words(lines, words, gap=0.2)[0].tolist() == [100, 10, 300, 40]
     assert extend_by_words(lines, words[:0]).tolist() == lines.tolist()
+
+
+def test_words_that_no_line_box_holds_make_lines_of_their_own() -> None:
+    lines = np.array([[10, 10, 400, 40]], np.float32)
+    words = np.array(
+        [
+            [20, 12, 100, 38],  # in the line box: read with it, not again
+            [20, 62, 80, 88],  # a short line no line box found...
+            [20, 112, 60, 136],  # ...another one below it, of two words
+            [90, 60, 150, 90],  # the first one's next word, 10 px on
+            [70, 114, 120, 138],
+            [300, 64, 340, 86],  # on the first one's row, 5 row heights beyond it: alone
+            [200, 30, 260, 54],  # two words sticking out under the line box: 42 % inside
+            [270, 30, 330, 54],
+        ],
+        np.float32,
+    )
+    scores = np.array([0.9, 0.6, 0.5, 0.4, 0.7, 0.8, 0.9, 0.9], np.float32)
+    boxes, found = lines_from_words(lines, words, scores)
+    assert boxes.tolist() == [[20, 60, 150, 90], [20, 112, 120, 138]]
+    assert found.tolist() == pytest.approx([0.5, 0.6])
+    # Without line boxes every word is free; without words there is nothing to make.
+    assert len(lines_from_words(lines[:0], words, scores)[0]) == 3
+    assert lines_from_words(lines, words[:0], scores[:0])[0].shape == (0, 4)
 
 
 def test_onnx_backend_reads_a_page_as_torch_does(

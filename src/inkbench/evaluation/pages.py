@@ -2,9 +2,10 @@
 
 The detector's ``line`` boxes (page pixels, mapped back from its letterboxed input by
 ``PageDetector.detect_pages``), grown over the ``word`` boxes of their line
-(``extend_by_words``), less those nested in a better one (``drop_nested``), are put in
-reading order (``reading_order``), cropped from the page's own pixels with a margin, and
-read by the OCR run's ``Recognizer.transcribe``: the line normalization, model and decoding
+(``extend_by_words``), less those nested in better ones (``drop_nested``), and lines made
+of the words no line box holds (``lines_from_words``) are put in reading order
+(``reading_order``), cropped from the page's own pixels with a margin, and read by the OCR
+run's ``Recognizer.transcribe``: the line normalization, model and decoding
 ``inkbench predict OCR_RUN line.png`` uses, in width-sorted batches. A page's text is its
 lines joined by newlines.
 
@@ -47,6 +48,12 @@ NESTED_SHARE = 0.6
 #: Widest gap, in line heights, between a line box and a word box that extends it (a space
 #: between words is well under one line height; a margin or a gutter is wider).
 WORD_GAP = 1.0
+#: Lines made of words no line box holds (``lines_from_words``) need this many words (a lone
+#: word box is more often a false one than a one-word line)...
+MIN_ROW_WORDS = 2
+#: ...and at most this share of their area inside the line boxes (more: the words stick out
+#: of a line already read).
+ROW_INSIDE_SHARE = 0.25
 LINE = CLASSES.index("line")
 WORD = CLASSES.index("word")
 
@@ -92,25 +99,48 @@ def crop_line(page: np.ndarray, box: Sequence[float], margin: float = CROP_MARGI
     return page[top:bottom, left:right]
 
 
+def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Areas (N, M) where boxes ``a`` (N, 4) and ``b`` (M, 4) overlap (xyxy; 0 if apart)."""
+    # Hand-written: torchvision.ops gives IoU, not the share of one box inside another.
+    low = np.maximum(a[:, None, :2], b[None, :, :2])
+    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    return np.prod(np.clip(high - low, 0, None), axis=2)
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+
+
 def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float = NESTED_SHARE) -> np.ndarray:
     """Indices of the boxes (N, 4) to keep, best score first: a box with more than ``share``
     of its area inside the boxes kept before it (scoring higher) is dropped. NMS keeps a
     piece of a line, whose IoU with the whole line is small, and a box lying across two
     lines, whose IoU with each is small: the page would read their text twice. Kept line
     boxes hardly overlap, so the shares inside each are summed."""
-    # Hand-written: torchvision.ops gives IoU, not the share of one box inside another.
-    order = np.argsort(-scores, kind="stable")
-    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    overlap, area = intersections(boxes, boxes), _area(boxes)
     kept: list[int] = []
-    for i in order:
-        low, high = (
-            np.maximum(boxes[kept, :2], boxes[i, :2]),
-            np.minimum(boxes[kept, 2:], boxes[i, 2:]),
-        )
-        inside = np.prod(np.clip(high - low, 0, None), axis=1)
-        if not inside.sum() > share * max(area[i], 1e-6):
+    for i in np.argsort(-scores, kind="stable"):
+        if not overlap[i, kept].sum() > share * max(area[i], 1e-6):
             kept.append(int(i))
     return np.array(kept, dtype=np.int64)
+
+
+def word_owners(lines: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """For each word box (M, 4), the index of the line box (N, 4) it belongs to, -1 for none.
+
+    Its line is one of those whose middle half holds the word's vertical centre: the one it
+    overlaps most, else the nearest (a word between two columns goes to its own column's
+    line).
+    """
+    if len(lines) == 0:
+        return np.full(len(words), -1, np.int64)
+    quarter = (lines[:, 3] - lines[:, 1]) / 4
+    centre_y = (words[:, 1, None] + words[:, 3, None]) / 2  # (M, 1)
+    in_row = (centre_y >= lines[:, 1] + quarter) & (centre_y <= lines[:, 3] - quarter)  # (M, N)
+    overlap = intersections(words, lines)  # (M, N)
+    apart = np.maximum(lines[:, 0] - words[:, 2, None], words[:, 0, None] - lines[:, 2])
+    nearness = np.where(in_row, np.clip(apart, 0, None) - overlap, np.inf)  # lower is nearer
+    return np.where(in_row.any(1), nearness.argmin(1), -1)
 
 
 def extend_by_words(lines: np.ndarray, words: np.ndarray, gap: float = WORD_GAP) -> np.ndarray:
@@ -118,25 +148,13 @@ def extend_by_words(lines: np.ndarray, words: np.ndarray, gap: float = WORD_GAP)
 
     A line box is regressed from the cell at its centre, which does not see both ends of a
     long line: it often stops a word or two short, and the crop loses those words. Word boxes
-    are short and found from their own centres. A word belongs to one line box among those
-    whose middle half holds its vertical centre: the one it overlaps most, else the nearest
-    (a word between two columns goes to its own column's line). Each line takes in its words
-    left and right, one after the other, while the gap to the next is at most ``gap`` line
-    heights.
+    are short and found from their own centres. Each line takes in its words
+    (``word_owners``) left and right, one after the other, while the gap to the next is at
+    most ``gap`` line heights.
     """
     # Hand-written: no detection library chains boxes of one class along boxes of another.
     grown = lines.copy()
-    if len(lines) == 0 or len(words) == 0:
-        return grown
-    quarter = (lines[:, 3] - lines[:, 1]) / 4
-    centre_y = (words[:, 1, None] + words[:, 3, None]) / 2  # (M, 1)
-    in_row = (centre_y >= lines[:, 1] + quarter) & (centre_y <= lines[:, 3] - quarter)  # (M, N)
-    low = np.maximum(words[:, None, :2], lines[None, :, :2])
-    high = np.minimum(words[:, None, 2:], lines[None, :, 2:])
-    overlap = np.prod(np.clip(high - low, 0, None), axis=2)  # (M, N)
-    apart = np.maximum(lines[:, 0] - words[:, 2, None], words[:, 0, None] - lines[:, 2])
-    nearness = np.where(in_row, np.clip(apart, 0, None) - overlap, np.inf)  # lower is nearer
-    owner = np.where(in_row.any(1), nearness.argmin(1), -1)  # (M,)
+    owner = word_owners(lines, words)
     for n, box in enumerate(grown):
         mine = words[owner == n]
         reach = gap * (box[3] - box[1])
@@ -147,6 +165,43 @@ def extend_by_words(lines: np.ndarray, words: np.ndarray, gap: float = WORD_GAP)
             if word[2] >= box[0] - reach:
                 box[0] = min(box[0], word[0])
     return grown
+
+
+def lines_from_words(
+    lines: np.ndarray, words: np.ndarray, scores: np.ndarray, gap: float = WORD_GAP
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (K, 4) and scores (K,) of the lines no line box found, made of the word boxes
+    (M, 4, scoring ``scores`` (M,)) that belong to none of the ``lines`` (N, 4).
+
+    The detector finds the words of a short line (a paragraph's last) more surely than the
+    line itself. Left to right, a word joins the first row whose middle half holds its
+    vertical centre and that it starts at most ``gap`` row heights after; else it starts a
+    row. A row's score is its words' mean. Rows of fewer than ``MIN_ROW_WORDS`` words, or with
+    more than ``ROW_INSIDE_SHARE`` of their area inside the line boxes, are left out.
+    """
+    free = np.flatnonzero(word_owners(lines, words) == -1)
+    rows: list[list[int]] = []
+    boxes: list[np.ndarray] = []
+    for i in free[np.argsort(words[free, 0], kind="stable")]:
+        word = words[i]
+        centre_y = (word[1] + word[3]) / 2
+        for row, box in zip(rows, boxes, strict=True):
+            height = box[3] - box[1]
+            if box[1] + height / 4 <= centre_y <= box[3] - height / 4 and (
+                word[0] <= box[2] + gap * height
+            ):
+                box[:2], box[2:] = np.minimum(box[:2], word[:2]), np.maximum(box[2:], word[2:])
+                row.append(int(i))
+                break
+        else:
+            rows.append([int(i)])
+            boxes.append(word.copy())
+    found = np.array(boxes, np.float32).reshape(-1, 4)
+    row_scores = np.array([scores[row].mean() for row in rows], np.float32)
+    inside = intersections(found, lines).sum(1)  # (K,)
+    several = np.array([len(row) >= MIN_ROW_WORDS for row in rows], bool)
+    new = several & (inside <= ROW_INSIDE_SHARE * np.maximum(_area(found), 1e-6))
+    return found[new], row_scores[new]
 
 
 def read_lines(
@@ -196,8 +251,9 @@ class PageReader:
     recognizer: Recognizer
     threshold: float
     """Score a line box needs to be read."""
-    grow_by_words: bool = True
-    """Grow line boxes over their words' boxes (``extend_by_words``); off for ablations."""
+    use_words: bool = True
+    """Grow line boxes over their words' boxes (``extend_by_words``) and make lines of the
+    words no line box holds (``lines_from_words``); off for ablations."""
 
     @classmethod
     def from_runs(
@@ -224,9 +280,10 @@ class PageReader:
 
     def line_boxes(self, pages: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per page, the ``line`` boxes (N, 4) scoring at least the threshold and their
-        scores (N,), in page pixels, grown over the words (scoring at least the threshold)
-        of their line, without boxes nested in a higher-scoring one: a line found as two
-        pieces grows twice into the whole line, and is read once."""
+        scores (N,), in page pixels: grown over the words (scoring at least the threshold)
+        of their line, without boxes nested in higher-scoring ones (a line found as two
+        pieces grows twice into the whole line, and is read once), then the lines made of
+        the words that no line box holds."""
         found = []
         for detections in self.detector.detect_pages(pages):
             sure = detections["scores"] >= self.threshold
@@ -235,10 +292,17 @@ class PageReader:
                 sure & (detections["labels"] == WORD),
             )
             boxes, scores = detections["boxes"][line].numpy(), detections["scores"][line].numpy()
-            if self.grow_by_words:
-                boxes = extend_by_words(boxes, detections["boxes"][word].numpy())
+            words = detections["boxes"][word].numpy()
+            if self.use_words:
+                boxes = extend_by_words(boxes, words)
             outer = drop_nested(boxes, scores)
-            found.append((boxes[outer], scores[outer]))
+            boxes, scores = boxes[outer], scores[outer]
+            if self.use_words:
+                more, more_scores = lines_from_words(
+                    boxes, words, detections["scores"][word].numpy()
+                )
+                boxes, scores = np.concatenate([boxes, more]), np.concatenate([scores, more_scores])
+            found.append((boxes, scores))
         return found
 
     def read(self, pages: list[np.ndarray]) -> list[PageText]:
