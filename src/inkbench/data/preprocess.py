@@ -39,7 +39,7 @@ def normalize_line(image: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     every model reads as an empty line.
     """
     gray = image.astype(np.float32) / 255.0
-    if cfg.polarity == "auto" and _is_light_on_dark(gray):
+    if cfg.polarity == "auto" and is_light_on_dark(gray):
         gray = 1.0 - gray
     if cfg.background == "divide":
         gray = _divide_background(gray)
@@ -71,7 +71,7 @@ def _blank() -> np.ndarray:
     return np.full((16, 16), 255, np.uint8)
 
 
-def _is_light_on_dark(gray: np.ndarray) -> bool:
+def is_light_on_dark(gray: np.ndarray) -> bool:
     """Light-on-dark when the paper is nearer the darkest pixels than the lightest.
 
     The paper is read on the image's edges, as the median of the four sides' medians: a
