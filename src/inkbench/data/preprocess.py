@@ -81,7 +81,7 @@ def is_light_on_dark(gray: np.ndarray) -> bool:
     low, high = np.percentile(gray, (1, 99))
     sides = (gray[0], gray[-1], gray[:, 0], gray[:, -1])
     paper = float(np.median([np.median(side) for side in sides]))
-    return paper - low < high - paper
+    return bool(paper - low < high - paper)
 
 
 def _divide_background(gray: np.ndarray) -> np.ndarray:
