@@ -24,6 +24,7 @@ from inkbench.data.images.dataset import ImageDataset
 from inkbench.data.images.files import ImageFiles
 from inkbench.data.images.transforms import image_transform
 from inkbench.data.lines import EpochShuffle
+from inkbench.data.rng import seeded
 from inkbench.data.shards import ONE_PROCESS, Shard, TrainShards
 from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import subset_indices
@@ -164,9 +165,7 @@ class ImageItems(Dataset):
         if self.seed is None:
             return self.transform(image), label
         state = np.random.SeedSequence([self.seed, epoch, self.indices[index]]).generate_state(1)
-        # torchvision draws from torch's global generator: seed a private copy of it.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(state[0]))
+        with seeded(int(state[0])):
             return self.transform(image), label
 
 

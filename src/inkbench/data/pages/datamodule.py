@@ -27,6 +27,7 @@ from inkbench.config import Config, PageInputConfig
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.datamodule import EpochItems
 from inkbench.data.pages.page import Page, PageDataset
+from inkbench.data.rng import seeded
 from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import subset_indices
 from inkbench.errors import InkbenchError
@@ -164,9 +165,7 @@ class PageItems(Dataset):
         if self.augment is None or self.seed is None:
             return page_item(page, self.spec, None)
         state = np.random.SeedSequence([self.seed, epoch, self.indices[index]]).generate_state(1)
-        # torchvision draws from torch's global generator: seed a private copy of it.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(state[0]))
+        with seeded(int(state[0])):
             return page_item(page, self.spec, self.augment)
 
 

@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from inkbench.data.augment import ELASTIC_SIGMA, blur_kernel
+from inkbench.data.rng import seeded
 from inkbench.errors import InkbenchError
 
 
@@ -91,10 +92,8 @@ class Augmentation:
         if not self.enabled:
             return image
         paper = image_paper(image)
-        # The random steps draw from torch's global generator (torchvision has no generator
-        # argument): a forked, seeded one, so a request neither reads nor moves anyone's state.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        # A request neither reads nor moves anyone else's random state.
+        with seeded(self.seed):
             if self.rotate:
                 image = TF.rotate(
                     image, self.rotate, interpolation=v2.InterpolationMode.BILINEAR, fill=paper
