@@ -105,6 +105,9 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.fabric.utilities.rank_zero").setLevel(logging.WARNING)
     # lightning 2.6.6 calls a torch.utils._pytree API that torch 2.14 deprecates.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # Every run trains in a folder of its own, so a checkpoint folder holds files only when
+    # the run resumes, where they are expected.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 def new_trainer(cfg: Config, **options: Any) -> L.Trainer:
