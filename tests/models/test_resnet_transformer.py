@@ -40,3 +40,13 @@ def test_teacher_forcing_and_cached_steps_equal_pytorchs_decoder() -> None:
             step, state = model.decode(encoded, tokens[:, i : i + 1], state)
             torch.testing.assert_close(step[:, 0], expected[:, i], atol=1e-5, rtol=1e-5)
         assert state[0].shape == (3, 7, model.dim)
+
+
+def test_scaled_token_embeddings_start_at_the_scale_of_the_positions() -> None:
+    """decode() multiplies embeddings by sqrt(dim): they must start with variance 1/dim, or
+    the positions (amplitude 1) are drowned and the decoder cannot tell where it is."""
+    torch.manual_seed(0)
+    model = MODELS.build("resnet_transformer", num_classes=80, input_height=32, dim=128)
+    scaled = model.embedding.weight * math.sqrt(model.dim)  # (C, D)
+    assert 0.8 < scaled[1:].std().item() < 1.2
+    assert not scaled[model.pad].any()  # padding embeds to zero, as nn.Embedding keeps it

@@ -69,6 +69,12 @@ class ResNetTransformer(Seq2SeqRecognizer):
         self.project = nn.Conv2d(channels[-1], dim, 1)
         self.position_2d = PositionalEncoding2D(dim, dropout)
         self.embedding = nn.Embedding(num_classes, dim, padding_idx=self.pad)
+        # decode() scales embeddings by sqrt(dim), as Vaswani et al. do for embeddings of
+        # variance 1/dim; nn.Embedding's N(0, 1) would then outweigh the positions 11 to 1
+        # at dim 128, and a decoder that cannot tell where it is repeats itself.
+        nn.init.normal_(self.embedding.weight, std=dim**-0.5)
+        with torch.no_grad():
+            self.embedding.weight[self.pad].zero_()
         self.position_1d = PositionalEncoding1D(dim, dropout)
         layer = nn.TransformerDecoderLayer(
             dim, heads, feedforward, dropout, batch_first=True, norm_first=True
