@@ -35,6 +35,7 @@ TINY_OCR: dict[str, dict[str, object]] = {
         "channels": [8, 16, 16],
         "dim": 32,
         "heads": 2,
+        "encoder_layers": 1,
         "layers": 1,
         "feedforward": 32,
         "dropout": 0.0,
@@ -44,7 +45,13 @@ TINY_OCR: dict[str, dict[str, object]] = {
 #: Options that make the encoder-decoder models tiny (``tiny_config`` makes a tiny CRNN).
 TINY_MODELS = {
     "attention": {"channels": [4, 8, 8, 8], "encoder_hidden": 8, "embedding": 8, "hidden": 16},
-    "resnet_transformer": {"channels": [4, 8, 8], "dim": 16, "heads": 2, "layers": 1},
+    "resnet_transformer": {
+        "channels": [4, 8, 8],
+        "dim": 16,
+        "heads": 2,
+        "encoder_layers": 1,
+        "layers": 1,
+    },
 }
 
 

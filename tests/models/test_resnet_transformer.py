@@ -1,4 +1,5 @@
-"""The transformer decoder's key/value-cached steps compute what PyTorch's layers compute."""
+"""The transformer encoder and the decoder's key/value-cached steps compute what PyTorch's
+layers compute."""
 
 from __future__ import annotations
 
@@ -20,18 +21,29 @@ def reference_logits(model: nn.Module, memory: torch.Tensor, mask: torch.Tensor,
     return model.classifier(out)
 
 
-def test_teacher_forcing_and_cached_steps_equal_pytorchs_decoder() -> None:
+def reference_memory(model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The ResNet's columns through ``nn.TransformerEncoderLayer.forward``."""
+    features = model.resnet(images)  # (B, C, H', W')
+    b, c, h, w = features.shape
+    x = model.position_1d(model.project(features.permute(0, 3, 1, 2).reshape(b, w, c * h)))
+    for layer in model.encoder:
+        x = layer(x, src_key_padding_mask=mask)
+    return model.encoder_norm(x)
+
+
+def test_encoder_and_cached_decoder_steps_equal_pytorchs_layers() -> None:
     torch.manual_seed(0)
     model = MODELS.build("resnet_transformer", num_classes=12, input_height=32).eval()
     images = torch.rand(3, 1, 32, 48)
     widths = torch.tensor([48, 40, 24])
     encoded = model.encode(images, widths)
     mask = encoded[0]
-    assert mask.any()  # some memory cells are padding, so the mask matters
-    features = model.position_2d(model.project(model.resnet(images)))
-    memory = features.flatten(2).transpose(1, 2)
+    assert mask.any()  # some columns are padding, so the masks matter
     tokens = torch.randint(1, 12, (3, 7))
     with torch.no_grad():
+        memory = reference_memory(model, images, mask)
+        valid = ~mask
+        torch.testing.assert_close(encoded[1][valid], memory[valid], atol=1e-5, rtol=1e-5)
         expected = reference_logits(model, memory, mask, tokens)
         forced, _ = model.decode(encoded, tokens)
         torch.testing.assert_close(forced, expected, atol=1e-5, rtol=1e-5)

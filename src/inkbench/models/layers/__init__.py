@@ -7,13 +7,12 @@ from inkbench.models.layers.conv import (
     height_reducing_cnn,
     onednn_unsafe_convs,
 )
-from inkbench.models.layers.positional import PositionalEncoding1D, PositionalEncoding2D
+from inkbench.models.layers.positional import PositionalEncoding1D
 
 __all__ = [
     "AdditiveAttention",
     "MultiplicativeAttention",
     "PositionalEncoding1D",
-    "PositionalEncoding2D",
     "StridedPointwiseConv",
     "conv_bn_relu",
     "height_reducing_cnn",

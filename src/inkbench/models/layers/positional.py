@@ -1,4 +1,4 @@
-"""Sinusoidal positional encodings (Vaswani et al. 2017), in 1D for tokens, 2D for feature maps.
+"""Sinusoidal positional encodings (Vaswani et al. 2017) for token and column sequences.
 
 Computed for the size at hand instead of read from a fixed table, so no maximum length
 limits the lines a model accepts.
@@ -38,25 +38,3 @@ class PositionalEncoding1D(nn.Module):
         # x: (B, L, D)
         table = sinusoids(offset + x.shape[1], self.dim, x.device)[offset:]  # (L, D)
         return self.dropout(x + table.to(x.dtype))
-
-
-class PositionalEncoding2D(nn.Module):
-    """Adds row positions to the first D/2 channels and column positions to the rest.
-
-    Attention over a flattened feature map then still knows where each cell sits in the line.
-    """
-
-    def __init__(self, dim: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if dim % 4:
-            raise ValueError(f"2D positional encodings need a dimension divisible by 4, got {dim}")
-        self.dim = dim
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, D, H, W)
-        _, _, h, w = x.shape
-        half = self.dim // 2
-        rows = sinusoids(h, half, x.device).T[:, :, None].expand(half, h, w)  # (D/2, H, W)
-        cols = sinusoids(w, half, x.device).T[:, None, :].expand(half, h, w)  # (D/2, H, W)
-        return self.dropout(x + torch.cat([rows, cols]).to(x.dtype))  # (B, D, H, W)
