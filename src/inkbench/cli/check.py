@@ -36,7 +36,7 @@ def check_overfit_command(
     reaches the threshold or, for a classifier, its training accuracy on them is 100%.
     """
     from inkbench.config import load_config
-    from inkbench.training.tuning import check_overfit
+    from inkbench.training.overfit import check_overfit
 
     cfg = load_config(config, overrides)
     report = check_overfit(cfg, batches=batches, steps=steps, threshold=threshold)

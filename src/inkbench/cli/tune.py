@@ -43,7 +43,7 @@ def tune_lr(
     """
     from inkbench.cli.yaml_edit import write_config_value
     from inkbench.config import load_config
-    from inkbench.training.tuning import find_lr
+    from inkbench.training.lr_finder import find_lr
 
     cfg = load_config(config, overrides)
     found = find_lr(cfg, min_lr=min_lr, max_lr=max_lr, steps=steps)
@@ -86,7 +86,7 @@ def tune_batch_size(
     all one size); never reports a size that failed.
     """
     from inkbench.config import load_config
-    from inkbench.training.tuning import find_batch_size
+    from inkbench.training.batch_size import find_batch_size
 
     cfg = load_config(config, overrides)
     found = find_batch_size(cfg, max_batch_size=max_batch_size, start=start, steps=steps)
