@@ -235,6 +235,10 @@ class TaskConfig(_Section):
     ctc_weight: float = Field(0.0, ge=0, lt=1)
     """Autoregressive: weight of an auxiliary CTC loss on the encoder's columns (joint
     CTC-attention); the rest of the loss is the decoder's cross-entropy (0: off)."""
+    ctc_decode_weight: float = Field(0.0, ge=0, lt=1)
+    """Autoregressive beam search: weight of the CTC head's prefix score in each hypothesis's
+    score, the decoder's log-probability weighing the rest (joint CTC-attention decoding; 0:
+    the decoder alone). Needs task.ctc_weight > 0 and decoder: beam."""
     class_weights: Literal["balanced", "none"] | list[float] = "none"
     """Classification: cross-entropy weight per class: none, balanced (inverse of each class's
     share of the training images), or one weight per class in data.classes order."""
@@ -261,6 +265,11 @@ class TaskConfig(_Section):
     def _ctc_weight_needs_a_decoder(self) -> TaskConfig:
         if self.ctc_weight and self.name != "autoregressive":
             raise ValueError("task.ctc_weight is only used by task autoregressive")
+        if self.ctc_decode_weight and not (self.ctc_weight and self.decoder == "beam"):
+            raise ValueError(
+                "task.ctc_decode_weight scores the beam search with the CTC head: it needs "
+                "decoder: beam and task.ctc_weight > 0"
+            )
         return self
 
 
@@ -424,7 +433,16 @@ TASK_FAMILIES: dict[str, str] = {
 FAMILY_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "ocr": {
         "data": ("height", "max_width", "charset", "preprocess", "augment"),
-        "task": ("decoder", "beam_width", "lm", "lm_alpha", "lm_beta", "max_length", "ctc_weight"),
+        "task": (
+            "decoder",
+            "beam_width",
+            "lm",
+            "lm_alpha",
+            "lm_beta",
+            "max_length",
+            "ctc_weight",
+            "ctc_decode_weight",
+        ),
         "eval": ("sets",),
     },
     "cls": {

@@ -26,7 +26,8 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
     crnn = tiny_config(line_folder)
     attention = tiny_config(line_folder)
     attention["model"] = {"name": "attention", "encoder_hidden": 8, "embedding": 8, "hidden": 8}
-    attention["task"] = {"name": "autoregressive", "max_length": 8}
+    # A CTC head beside the decoder: the suite's beam decoders score with it too.
+    attention["task"] = {"name": "autoregressive", "max_length": 8, "ctc_weight": 0.3}
     for name, cfg in (("crnn", crnn), ("attention", attention)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     other = write_folder(tmp_path / "other", ["abc", "cab", "a a", "bb"])
@@ -36,6 +37,7 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
         "quick": {"trainer.limit_train_batches": 2},
         "beam_width": 3,
         "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
+        "ctc_decode_weight": 0.4,
         "transfer": {"other": {"data": {"name": "folder", "path": str(other)}}},
         "speed": {"lines": 3, "batch_size": 4, "batches": 1},
         **extra,
@@ -55,7 +57,8 @@ def test_bench_json_leaderboard_and_files(
     result = json.loads(capsys.readouterr().out)  # the whole stdout is one JSON object
     rows = result["models"]
     assert sorted((r["name"], r["decoder"]) for r in rows) == sorted(
-        (m, d) for m in ("crnn", "attn") for d in ("greedy", "beam", "beam+lm")
+        [("crnn", d) for d in ("greedy", "beam", "beam+lm")]
+        + [("attn", d) for d in ("greedy", "beam+ctc", "beam+ctc+lm")]
     )
     assert [r["cer"] for r in rows] == sorted(r["cer"] for r in rows)
     folder = Path(result["bench"])
@@ -76,8 +79,13 @@ def test_bench_json_leaderboard_and_files(
             assert row["cer"] == pytest.approx(scores["cer"])
             other = evaluate(run, "test", data={"name": "folder", "path": str(tmp_path / "other")})
             assert row["other_cer"] == pytest.approx(other["cer"])
-        if row["decoder"] == "beam+lm":
+        if row["decoder"].endswith("+lm"):
             assert row["lm_alpha"] in (0.2, 0.5) and row["lm_beta"] == 0.0
+        joint = row["name"] == "attn" and row["decoder"] != "greedy"
+        assert row["ctc_decode_weight"] == (0.4 if joint else 0.0)
+        if row["decoder"] == "beam+ctc":
+            beam = {"decoder": "beam", "beam_width": 3, "lm": None, "ctc_decode_weight": 0.4}
+            assert row["cer"] == pytest.approx(evaluate(run, "test", decoding=beam)["cer"])
     with (folder / "leaderboard.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == 6 and "other_cer" in table[0]

@@ -53,13 +53,13 @@ def scaled(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def tiny_recognizer(name: str, scale: bool = False) -> Recognizer:
+def tiny_recognizer(name: str, scale: bool = False, **task: object) -> Recognizer:
     cfg = validate_config(
         {
             "seed": 0,
             "data": {"name": "folder", "path": "unused", "charset": CHARSET},
             "model": {"name": name, **TINY_OCR.get(name, {})},
-            "task": {"name": model_objective(name), "max_length": 12},
+            "task": {"name": model_objective(name), "max_length": 12, **task},
         }
     )
     torch.manual_seed(0)
@@ -125,7 +125,7 @@ def test_ctc_export_reads_the_same_varied_text(name: str, tmp_path: Path) -> Non
 
 
 def test_encoder_decoders_write_an_encoder_and_a_step(tmp_path: Path) -> None:
-    recognizer = tiny_recognizer("resnet_transformer")
+    recognizer = tiny_recognizer("resnet_transformer", ctc_weight=0.3)
     files = export_onnx(recognizer.task.model, recognizer.cfg, tmp_path / "m.onnx", "test")
     assert files == [tmp_path / "m.onnx", step_path(tmp_path / "m.onnx")]
     encoder, step = (onnx.load(str(path)) for path in files)
@@ -137,6 +137,12 @@ def test_encoder_decoders_write_an_encoder_and_a_step(tmp_path: Path) -> None:
     assert state and all(i.type.tensor_type.shape.dim[1].dim_param for i in state)
     with pytest.raises(InkbenchError, match="step graph; give its encoder"):
         load_onnx(files[1])
+    # The CTC head of joint training is not exported: joint decoding says so.
+    served = load_onnx(files[0])
+    assert isinstance(served, Recognizer)
+    joint = served.with_decoding({"decoder": "beam", "ctc_decode_weight": 0.3})
+    with pytest.raises(InkbenchError, match="exported encoder-decoder holds no CTC head"):
+        joint.transcribe(line_images())
     files[1].unlink()
     with pytest.raises(InkbenchError, match=r"m\.step\.onnx is missing"):
         load_onnx(files[0])

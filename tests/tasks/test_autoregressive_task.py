@@ -14,7 +14,7 @@ from conftest import TINY_MODELS, tiny_config
 from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.data.lines import collate_lines
-from inkbench.evaluation.evaluate import evaluate
+from inkbench.evaluation.evaluate import Recognizer, evaluate
 from inkbench.runs.checkpoints import load_checkpoint
 from inkbench.runs.store import find_run
 from inkbench.tasks import AutoregressiveRecognition, build_task
@@ -114,6 +114,11 @@ def test_train_eval_predict_with_every_decoder(
         "beam": ["--decode", "decoder=beam", "--decode", "beam_width=3"],
         "beam+lm": ["--decode", "decoder=beam", "--decode", f"lm={lm}", "--decode", "lm_alpha=0.3"],
     }
+    if joint:  # the CTC head scores the beam search too, with and without the LM
+        ctc = ["--decode", "ctc_decode_weight=0.4"]
+        decoders.update(
+            {"beam+ctc": decoders["beam"] + ctc, "beam+ctc+lm": decoders["beam+lm"] + ctc}
+        )
     for decode in decoders.values():
         code, out, err = cli(capsys, "eval", "ar", "--runs-dir", runs, "--json", *decode)
         assert code == 0, err
@@ -150,6 +155,16 @@ def test_ctc_run_decodes_with_beam_and_lm(
         ("crnn", ["task.decoder=beam", "task.lm=none.arpa"], "task.lm: none.arpa: language model"),
         ("crnn", ["task.lm=x.arpa"], "only used by decoder: beam"),
         ("crnn", ["task.ctc_weight=0.3"], "ctc_weight is only used by task autoregressive"),
+        (
+            "attention",
+            ["task.decoder=beam", "task.ctc_decode_weight=0.3"],
+            "it needs decoder: beam and task.ctc_weight > 0",
+        ),
+        (
+            "attention",
+            ["task.ctc_weight=0.3", "task.ctc_decode_weight=0.3"],
+            "it needs decoder: beam and task.ctc_weight > 0",
+        ),
     ],
 )
 def test_bad_task_settings_fail_before_the_run_folder(
@@ -174,3 +189,22 @@ def test_unknown_decoding_setting(capsys: pytest.CaptureFixture[str], tmp_path: 
     code, out, err = cli(capsys, "eval", "x", "--runs-dir", str(tmp_path), "--decode", "seed=1")
     assert code == 2 and out == ""
     assert "--decode 'seed=1': expected KEY=VALUE with KEY one of decoder" in err
+
+
+def test_decoding_another_way_keeps_the_trained_ctc_head() -> None:
+    raw = {
+        "data": {"name": "folder", "path": "x", "charset": "abc "},
+        "model": {"name": "resnet_transformer", **TINY_MODELS["resnet_transformer"]},
+        "task": {"name": "autoregressive", "ctc_weight": 0.3},
+    }
+    cfg = validate_config(raw)
+    task = build_task(cfg).eval()
+    recognizer = Recognizer(task, cfg, torch.device("cpu"))
+    joint = recognizer.with_decoding({"decoder": "beam", "ctc_decode_weight": 0.4})
+    assert joint.task.model is task.model
+    head = joint.task.ctc_head
+    assert head is not None and task.ctc_head is not None
+    assert torch.equal(head.weight, task.ctc_head.weight)
+    images = torch.rand(2, 1, 32, 40)
+    texts = joint.task.transcribe(images, torch.tensor([40, 24]))
+    assert len(texts) == 2 and all(set(t) <= set("abc ") for t in texts)

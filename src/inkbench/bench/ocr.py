@@ -47,6 +47,7 @@ COLUMNS = (
     "test_lines",
     "lm_alpha",
     "lm_beta",
+    "ctc_decode_weight",
     "config_hash",
     "run",
 )
@@ -126,25 +127,36 @@ class OcrBench:
     def board(self, rows: list[Row]) -> Board:
         return ocr_board(rows)
 
-    def _decoding(self, decoder: str, alpha: float, beta: float) -> dict[str, Any]:
+    def _ctc_weight(self, cfg: Config) -> float:
+        """The beam decoders' weight of the CTC head: the suite's, for a model that has one."""
+        return self.suite.ctc_decode_weight if cfg.task.ctc_weight else 0.0
+
+    def _decoding(self, decoder: str, alpha: float, beta: float, ctc: float) -> dict[str, Any]:
         if decoder == "greedy":
-            return {"decoder": "greedy", "lm": None}
+            return {"decoder": "greedy", "lm": None, "ctc_decode_weight": 0.0}
         settings: dict[str, Any] = {
             "decoder": "beam",
             "beam_width": self.suite.beam_width,
             "lm": None,
+            "ctc_decode_weight": ctc,
         }
         if decoder == "beam+lm":
             settings.update(lm=str(self.lm), lm_alpha=alpha, lm_beta=beta)
         return settings
 
-    def _tune_lm(self, run: Run) -> tuple[float, float]:
+    def _tune_lm(self, run: Run, ctc: float) -> tuple[float, float]:
         """The (alpha, beta) of the suite's grid with the lowest CER on the validation split."""
         spec = self.suite.lm
         if len(spec.alphas) * len(spec.betas) == 1:
             return spec.alphas[0], spec.betas[0]
         search = search_lm_weights(
-            run, self.lm, spec.alphas, spec.betas, "val", self.suite.beam_width
+            run,
+            self.lm,
+            spec.alphas,
+            spec.betas,
+            "val",
+            self.suite.beam_width,
+            {"ctc_decode_weight": ctc},
         )
         alpha, beta = search.best
         self.console.print(
@@ -157,8 +169,9 @@ class OcrBench:
     def measure(self, name: str, run: Run) -> list[Row]:
         """One leaderboard row per decoder for a trained run."""
         suite = self.suite
-        greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", 0, 0))
+        greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", 0, 0, 0))
         cfg = greedy.cfg
+        ctc = self._ctc_weight(cfg)
         test = load_split(cfg, "test")
         transfer = {
             label: load_eval_set(cfg, eval_set, f"transfer.{label}")
@@ -167,17 +180,18 @@ class OcrBench:
         compute = line_compute(greedy, test)
         epochs = read_metrics(run.path / METRICS_FILE)
         tuned = "beam+lm" in suite.decoders
-        alpha, beta = self._tune_lm(run) if tuned else (None, None)
+        alpha, beta = self._tune_lm(run, ctc) if tuned else (None, None)
         rows = []
         for decoder in suite.decoders:
             recognizer = Recognizer.from_run(
-                run, decoding=self._decoding(decoder, alpha or 0, beta or 0)
+                run, decoding=self._decoding(decoder, alpha or 0, beta or 0, ctc)
             )
             rates = error_rates(predict_lines(recognizer, test))
             row: Row = {
                 "name": name,
                 "model": cfg.model.name,
-                "decoder": decoder,
+                # A beam scored with the CTC head too says so: beam+ctc, beam+ctc+lm.
+                "decoder": decoder.replace("beam", "beam+ctc") if ctc else decoder,
                 "cer": rates["cer"],
                 "wer": rates["wer"],
             }
@@ -202,6 +216,7 @@ class OcrBench:
                 test_lines=rates["lines"],
                 lm_alpha=alpha if decoder == "beam+lm" else None,
                 lm_beta=beta if decoder == "beam+lm" else None,
+                ctc_decode_weight=recognizer.cfg.task.ctc_decode_weight,
             )
             row.update(config_hash=config_hash(cfg), run=str(run.path))
             self.console.print(

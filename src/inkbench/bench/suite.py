@@ -140,6 +140,10 @@ class OcrSuite(_Suite):
     """Beam width of both beam decoders."""
     lm: LMSpec = LMSpec()
     """The character LM of the beam+lm decoder."""
+    ctc_decode_weight: float = Field(0.3, ge=0, lt=1)
+    """Both beam decoders of a model trained with a CTC head (``task.ctc_weight``) score
+    each hypothesis with the head too, at this weight (joint CTC-attention decoding,
+    ``task.ctc_decode_weight``; 0: the decoder alone)."""
     transfer: dict[str, EvalSet] = {}
     """Extra evaluation sets, by label (a ``<label> CER`` column each): a split (default
     test) of the suite's dataset or of another one, e.g. ``shift: {split: test_shift}``,

@@ -1,4 +1,5 @@
-"""Decoding encoder-decoder recognizers: batched greedy and beam search with LM fusion.
+"""Decoding encoder-decoder recognizers: batched greedy and beam search with LM fusion and
+joint CTC-attention scoring.
 
 Both only call the model's ``decode(encoded, tokens, state)`` one token at a time; the
 state and the encoder outputs are batch-first tensors, so a beam search reorders them
@@ -7,12 +8,14 @@ with ``index_select`` and never needs to know what a model keeps in them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from inkbench.decoding.ctc_prefix import CTCPrefixScorer, JointCTC
 from inkbench.decoding.lm import LMScorer, NGram
 
 Tensors = tuple[torch.Tensor, ...]
@@ -89,6 +92,7 @@ def beam_search(
     lm: LMScorer | None = None,
     alpha: float = 0.5,
     beta: float = 0.0,
+    joint: JointCTC | None = None,
 ) -> Search:
     """The best ``beam_width`` partial lines of every batch line, extended together.
 
@@ -96,6 +100,10 @@ def beam_search(
     LM scores the end token as the end of the line); a hypothesis that emitted the end
     token stays in the beam unchanged (its only continuation costs nothing) until every
     beam of the batch has ended or max_length.
+
+    With ``joint`` (a CTC head's outputs) ``log p_model`` becomes ``(1 - w) * log p_model +
+    w * log p_ctc``, the CTC prefix score (``ctc_prefix``), for the ``1.5 * beam_width``
+    best-ranked extensions of each hypothesis (the others are dropped), as ESPnet does.
     """
     batch, device = encoded[0].shape[0], encoded[0].device
     k = beam_width
@@ -108,6 +116,7 @@ def beam_search(
     finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
     history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
     lm_states: list[NGram] = [lm.start() for _ in range(batch * k)] if lm else []
+    ctc = CTCPrefixScorer(joint, k, model.end) if joint is not None and joint.weight else None
     state: Tensors | None = None
     for _ in range(max_length):
         logits, state = model.decode(encoded, tokens, state)  # (B*K, 1, C)
@@ -117,7 +126,7 @@ def beam_search(
         ended = torch.full_like(log_probs, float("-inf"))
         ended[:, model.end] = 0.0
         log_probs = torch.where(finished.unsqueeze(1), ended, log_probs)
-        step = log_probs.clone()
+        step = log_probs.clone() if ctc is None else (1 - ctc.weight) * log_probs
         if lm is not None:
             lm_rows = np.stack([lm.log_probs(s) for s in lm_states])  # (B*K, C)
             step += alpha * torch.from_numpy(lm_rows).to(step).masked_fill(
@@ -126,12 +135,19 @@ def beam_search(
         bonus = torch.full((classes,), beta, device=device)
         bonus[model.end] = 0.0
         step += bonus * (~finished).unsqueeze(1)
+        if ctc is not None:
+            pre_beam = step.topk(min(classes, math.ceil(1.5 * k)), dim=1).indices  # (B*K, M)
+            gains = ctc.weight * ctc.gains(pre_beam, finished)  # (B*K, M)
+            dropped = torch.full_like(step, -math.inf)
+            step = dropped.scatter(1, pre_beam, step.gather(1, pre_beam) + gains)
         candidates = (fused.reshape(-1, 1) + step).reshape(batch, k * classes)
         fused, flat = candidates.topk(k, dim=1)  # (B, K)
         parent = (flat // classes + torch.arange(batch, device=device).unsqueeze(1) * k).reshape(
             -1
         )  # (B*K,) row of each survivor's parent
         tokens = (flat % classes).reshape(-1, 1)  # (B*K, 1)
+        if ctc is not None:
+            ctc.advance(parent, tokens.squeeze(1))
         model_scores = (
             model_scores.reshape(-1)[parent] + log_probs[parent, tokens.squeeze(1)]
         ).reshape(batch, k)

@@ -40,7 +40,15 @@ def default_device() -> torch.device:
 
 
 #: Task settings a trained run can be decoded with other values of.
-DECODING_KEYS = ("decoder", "beam_width", "lm", "lm_alpha", "lm_beta", "max_length")
+DECODING_KEYS = (
+    "decoder",
+    "beam_width",
+    "lm",
+    "lm_alpha",
+    "lm_beta",
+    "max_length",
+    "ctc_decode_weight",
+)
 
 
 def decoding_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -108,7 +116,8 @@ class Recognizer:
         cfg = with_decoding(self.cfg, decoding)
         task = build_task(cfg, self.task.model)
         assert isinstance(task, RecognitionTask)
-        return Recognizer(task.eval(), cfg, self.device)
+        task.load_state_dict(self.task.state_dict())  # the task's own layers too: a CTC head
+        return Recognizer(task.to(self.device).eval(), cfg, self.device)
 
     @torch.no_grad()
     def transcribe_batch(self, batch: LineBatch) -> list[str]:

@@ -8,7 +8,7 @@ and on the LM, so they are picked by a grid search on the validation split, neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,10 @@ def search_lm_weights(
     betas: Sequence[float],
     split: str = "val",
     beam_width: int | None = None,
+    decoding: Mapping[str, Any] | None = None,
 ) -> LMWeightSearch:
-    """Beam search with ``lm`` on ``split`` of the run's dataset, for every (alpha, beta)."""
+    """Beam search with ``lm`` on ``split`` of the run's dataset, for every (alpha, beta);
+    ``decoding`` holds further settings every pair is decoded with (``ctc_decode_weight``)."""
     if not lm.is_file():
         raise InkbenchError(f"{lm}: LM file not found")
     if not alphas or not betas:
@@ -80,15 +82,16 @@ def search_lm_weights(
     width = 0
     for alpha in alphas:
         for beta in betas:
-            decoding: dict[str, Any] = {
+            settings: dict[str, Any] = {
+                **(decoding or {}),
                 "decoder": "beam",
                 "lm": str(lm),
                 "lm_alpha": alpha,
                 "lm_beta": beta,
             }
             if beam_width is not None:
-                decoding["beam_width"] = beam_width
-            recognizer = Recognizer.from_run(run, decoding=decoding)
+                settings["beam_width"] = beam_width
+            recognizer = Recognizer.from_run(run, decoding=settings)
             width = recognizer.cfg.task.beam_width
             lines = lines if lines is not None else load_split(recognizer.cfg, split)
             scores[alpha, beta] = float(error_rates(predict_lines(recognizer, lines))["cer"])

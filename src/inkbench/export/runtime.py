@@ -105,8 +105,8 @@ class OnnxSeq2Seq(Seq2SeqRecognizer):
     per token.
     """
 
-    #: Sizes the CTC head of joint training (``task.ctc_weight``), which the task builds and
-    #: inference never runs: 1 keeps it a valid, tiny layer.
+    #: Sizes the CTC head of joint training (``task.ctc_weight``), which the task builds but
+    #: the exported graphs do not hold: 1 keeps it a valid, tiny layer.
     column_dim = 1
 
     def __init__(
@@ -124,6 +124,13 @@ class OnnxSeq2Seq(Seq2SeqRecognizer):
 
     def start_state(self, encoded: Tensors) -> Tensors:
         return encoded[self.encoded :]
+
+    def column_features(self, encoded: Tensors) -> torch.Tensor:
+        # Joint CTC-attention decoding reads the CTC head, which is not exported.
+        raise InkbenchError(
+            "task.ctc_decode_weight: an exported encoder-decoder holds no CTC head; decode it "
+            "with --decode ctc_decode_weight=0, or the run's checkpoint with the torch backend"
+        )
 
     def decode(
         self, encoded: Tensors, tokens: torch.Tensor, state: Tensors | None = None

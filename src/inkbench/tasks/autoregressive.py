@@ -7,8 +7,9 @@ last two classes for the start and end tokens.
 ``task.ctc_weight`` adds joint CTC-attention training (Kim, Hori and Watanabe, 2017): a
 linear CTC head on the encoder's columns, trained with the decoder. CTC's monotonic
 alignment gives the encoder a signal of where each character is from the first step, before
-the decoder's attention has found it. The head is used in training only; decoding is the
-decoder's.
+the decoder's attention has found it. ``task.ctc_decode_weight`` uses the head in the beam
+search too (joint CTC-attention decoding, ``inkbench.decoding.ctc_prefix``): a hypothesis that
+repeats or skips text finds no CTC alignment.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from inkbench.config import Config
 from inkbench.data.charset import Charset
 from inkbench.data.lines import LineBatch
 from inkbench.decoding import beam_search, greedy_search
+from inkbench.decoding.ctc_prefix import JointCTC
 from inkbench.models.ocr.base import Seq2SeqRecognizer
 from inkbench.tasks.recognition import RecognitionTask, line_ctc_loss
 from inkbench.tasks.registry import TASKS
@@ -98,5 +100,16 @@ class AutoregressiveRecognition(RecognitionTask):
                 self.lm,
                 task.lm_alpha,
                 self.length_bonus,
+                self._joint_ctc(outputs),
             )
         return self.charset.decode_batch(search.tokens)
+
+    def _joint_ctc(self, outputs: Any) -> JointCTC | None:
+        """The CTC head's outputs for the beam search, with ``task.ctc_decode_weight``."""
+        weight = self.cfg.task.ctc_decode_weight
+        if not weight or self.ctc_head is None:
+            return None
+        columns = self.model.column_features(outputs)  # (B, S, column_dim)
+        log_probs = self.ctc_head(columns).float().log_softmax(-1)  # (B, S, V)
+        lengths = (~self.model.column_padding(outputs)).sum(1)  # (B,)
+        return JointCTC(log_probs, lengths, weight)

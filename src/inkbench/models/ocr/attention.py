@@ -72,6 +72,9 @@ class AttentionRecognizer(Seq2SeqRecognizer):
     def column_features(self, encoded: Tensors) -> torch.Tensor:
         return encoded[0]  # the BiLSTM memory (B, S, M)
 
+    def column_padding(self, encoded: Tensors) -> torch.Tensor:
+        return encoded[2]  # (B, S)
+
     def start_state(self, encoded: Tensors) -> Tensors:
         memory, _, mask = encoded  # (B, S, M), (B, S, A), (B, S)
         valid = (~mask).unsqueeze(-1).float()  # (B, S, 1)

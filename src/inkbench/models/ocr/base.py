@@ -72,6 +72,10 @@ class Seq2SeqRecognizer(nn.Module):
         """(B, S, column_dim) features of the encoder's columns, left to right."""
         raise NotImplementedError
 
+    def column_padding(self, encoded: Tensors) -> torch.Tensor:
+        """(B, S) True on the columns of ``column_features`` that only saw the batch's padding."""
+        raise NotImplementedError
+
     def encode(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> Tensors:
         """Encoder outputs for (B, 1, H, W) images: batch-first tensors ``decode`` reads."""
         raise NotImplementedError

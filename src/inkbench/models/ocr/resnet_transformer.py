@@ -115,6 +115,9 @@ class ResNetTransformer(Seq2SeqRecognizer):
     def column_features(self, encoded: Tensors) -> torch.Tensor:
         return encoded[1]  # the encoder's columns (B, W', D)
 
+    def column_padding(self, encoded: Tensors) -> torch.Tensor:
+        return encoded[0]  # (B, W')
+
     def start_state(self, encoded: Tensors) -> Tensors:
         # An empty cache per layer (B, 0, D): decode() then starts at position 0.
         columns = encoded[1]  # (B, W', D)
