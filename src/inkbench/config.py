@@ -427,22 +427,24 @@ TASK_FAMILIES: dict[str, str] = {
     "detection": "det",
 }
 
+#: Task settings of a line recognizer that a trained run can be decoded with other values of.
+DECODING_KEYS = (
+    "decoder",
+    "beam_width",
+    "lm",
+    "lm_alpha",
+    "lm_beta",
+    "max_length",
+    "ctc_decode_weight",
+)
+
 #: Keys only one family's tasks read. Another family's config must leave them at their
 #: defaults, and ``Config.to_dict`` leaves them out, so a config.yaml lists what its run reads
 #: (and OCR configs dump, and hash, as they did before classification existed).
 FAMILY_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "ocr": {
         "data": ("height", "max_width", "charset", "preprocess", "augment"),
-        "task": (
-            "decoder",
-            "beam_width",
-            "lm",
-            "lm_alpha",
-            "lm_beta",
-            "max_length",
-            "ctc_weight",
-            "ctc_decode_weight",
-        ),
+        "task": (*DECODING_KEYS, "ctc_weight"),
         "eval": ("sets",),
     },
     "cls": {

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from inkbench.config import (
+    DECODING_KEYS,
     Config,
     batch_size_or_default,
     data_with,
@@ -37,18 +38,6 @@ from inkbench.tasks.metrics import edit_counts
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-#: Task settings a trained run can be decoded with other values of.
-DECODING_KEYS = (
-    "decoder",
-    "beam_width",
-    "lm",
-    "lm_alpha",
-    "lm_beta",
-    "max_length",
-    "ctc_decode_weight",
-)
 
 
 def decoding_overrides(overrides: list[str]) -> dict[str, Any]:
