@@ -140,7 +140,7 @@ class OcrSuite(_Suite):
     """Beam width of both beam decoders."""
     lm: LMSpec = LMSpec()
     """The character LM of the beam+lm decoder."""
-    ctc_decode_weight: float = Field(0.3, ge=0, lt=1)
+    ctc_decode_weight: float = Field(0.5, ge=0, lt=1)
     """Both beam decoders of a model trained with a CTC head (``task.ctc_weight``) score
     each hypothesis with the head too, at this weight (joint CTC-attention decoding,
     ``task.ctc_decode_weight``; 0: the decoder alone)."""
