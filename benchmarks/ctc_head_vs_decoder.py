@@ -54,8 +54,7 @@ def main() -> None:
             widths = batch.widths.to(recognizer.device)
             encoded = task.infer(images, widths)
             decoded += task.decode(encoded)
-            columns = task.model.column_features(encoded)  # (B, S, column_dim)
-            log_probs = task.ctc_head(columns).transpose(0, 1)  # (S, B, C)
+            log_probs = task.ctc_log_probs(encoded).transpose(0, 1)  # (S, B, C)
             ctc += task.charset.decode_batch(
                 ctc_greedy_decode(log_probs, task.model.column_lengths(widths))
             )

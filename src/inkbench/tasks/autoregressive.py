@@ -81,11 +81,16 @@ class AutoregressiveRecognition(RecognitionTask):
         )
         if self.ctc_head is None:
             return loss
-        columns = self.model.column_features(outputs)  # (B, S, column_dim)
-        log_probs = self.ctc_head(columns).float().log_softmax(-1).transpose(0, 1)  # (S, B, C)
+        log_probs = self.ctc_log_probs(outputs).transpose(0, 1)  # (S, B, C)
         lengths = self.model.column_lengths(batch.widths).clamp(max=log_probs.shape[0])
         weight = self.cfg.task.ctc_weight
         return (1 - weight) * loss + weight * line_ctc_loss(log_probs, lengths, batch, self.charset)
+
+    def ctc_log_probs(self, outputs: Any) -> torch.Tensor:
+        """(B, S, V) log-probabilities of the CTC head on the encoder's columns (float32)."""
+        assert self.ctc_head is not None, "task.ctc_weight > 0 builds the CTC head"
+        columns = self.model.column_features(outputs)  # (B, S, column_dim)
+        return self.ctc_head(columns).float().log_softmax(-1)
 
     def decode(self, outputs: Any) -> list[str]:
         task = self.cfg.task
@@ -109,7 +114,5 @@ class AutoregressiveRecognition(RecognitionTask):
         weight = self.cfg.task.ctc_decode_weight
         if not weight or self.ctc_head is None:
             return None
-        columns = self.model.column_features(outputs)  # (B, S, column_dim)
-        log_probs = self.ctc_head(columns).float().log_softmax(-1)  # (B, S, V)
         lengths = (~self.model.column_padding(outputs)).sum(1)  # (B,)
-        return JointCTC(log_probs, lengths, weight)
+        return JointCTC(self.ctc_log_probs(outputs), lengths, weight)
