@@ -114,5 +114,6 @@ class AutoregressiveRecognition(RecognitionTask):
         weight = self.cfg.task.ctc_decode_weight
         if not weight or self.ctc_head is None:
             return None
+        log_probs = self.ctc_log_probs(outputs)  # (B, S, V); first: an export has no head
         lengths = (~self.model.column_padding(outputs)).sum(1)  # (B,)
-        return JointCTC(self.ctc_log_probs(outputs), lengths, weight)
+        return JointCTC(log_probs, lengths, weight)
