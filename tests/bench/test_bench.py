@@ -37,7 +37,7 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
         "quick": {"trainer.limit_train_batches": 2},
         "beam_width": 3,
         "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
-        "ctc_decode_weight": 0.4,
+        "ctc_decode_weights": [0.4, 0.6],
         "transfer": {"other": {"data": {"name": "folder", "path": str(other)}}},
         "speed": {"lines": 3, "batch_size": 4, "batches": 1},
         **extra,
@@ -82,10 +82,24 @@ def test_bench_json_leaderboard_and_files(
         if row["decoder"].endswith("+lm"):
             assert row["lm_alpha"] in (0.2, 0.5) and row["lm_beta"] == 0.0
         joint = row["name"] == "attn" and row["decoder"] != "greedy"
-        assert row["ctc_decode_weight"] == (0.4 if joint else 0.0)
-        if row["decoder"] == "beam+ctc":
-            beam = {"decoder": "beam", "beam_width": 3, "lm": None, "ctc_decode_weight": 0.4}
+        assert (row["ctc_decode_weight"] in (0.4, 0.6)) if joint else row["ctc_decode_weight"] == 0
+        if row["decoder"] == "beam+ctc":  # the weight that reads val best (first on ties)
+            beam = {"decoder": "beam", "beam_width": 3, "lm": None}
+            val = [
+                evaluate(run, "val", decoding={**beam, "ctc_decode_weight": w})["cer"]
+                for w in (0.4, 0.6)
+            ]
+            assert row["ctc_decode_weight"] == (0.4, 0.6)[val.index(min(val))]
+            beam["ctc_decode_weight"] = row["ctc_decode_weight"]
             assert row["cer"] == pytest.approx(evaluate(run, "test", decoding=beam)["cer"])
+        if row["decoder"] == "beam+ctc+lm":  # the head's and the LM's weights chosen together
+            lm = {"decoder": "beam", "beam_width": 3, "lm": str(folder / "chars.arpa")}
+            grid = [(w, a) for w in (0.4, 0.6) for a in (0.2, 0.5)]
+            val = [
+                evaluate(run, "val", decoding={**lm, "ctc_decode_weight": w, "lm_alpha": a})["cer"]
+                for w, a in grid
+            ]
+            assert (row["ctc_decode_weight"], row["lm_alpha"]) == grid[val.index(min(val))]
     with (folder / "leaderboard.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == 6 and "other_cer" in table[0]

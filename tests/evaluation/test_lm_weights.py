@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from conftest import tiny_config
 from inkbench.cli import main
 from inkbench.config import load_config
 from inkbench.evaluation import lm_weights
@@ -21,6 +23,17 @@ def trained(tmp_path: Path, tiny_config_file: Path) -> Run:
     args = ["train", str(tiny_config_file), "trainer.max_epochs=1", "--runs-dir", str(runs)]
     assert main([*args, "--name", "t"]) == 0
     return Run(next(runs.iterdir()))
+
+
+@pytest.fixture
+def joint_config(tmp_path: Path, line_folder: Path) -> Path:
+    """An encoder-decoder with a CTC head beside its decoder, decoded by a beam search."""
+    cfg = tiny_config(line_folder)
+    cfg["model"] = {"name": "attention", "encoder_hidden": 8, "embedding": 8, "hidden": 8}
+    cfg["task"] = {"name": "autoregressive", "max_length": 8, "ctc_weight": 0.3, "decoder": "beam"}
+    path = tmp_path / "joint.yaml"
+    path.write_text("# mine\n" + yaml.safe_dump(cfg), encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -82,12 +95,48 @@ def test_lm_tune_command_json_and_write(
     assert config.read_text(encoding="utf-8").startswith("# mine\n")
 
 
+def test_lm_tune_searches_the_ctc_head_weight_with_the_lm_weights(
+    joint_config: Path,
+    lm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runs = tmp_path / "runs"
+    args = ["train", str(joint_config), "trainer.max_epochs=1", "--runs-dir", str(runs)]
+    assert main(args) == 0
+    seen = []
+
+    def fake_predict(recognizer, lines, batch_size=None):
+        task = recognizer.cfg.task
+        seen.append((task.ctc_decode_weight, task.lm_alpha))
+        # One wrong character in ten per 0.1 away from (ctc 0.6, alpha 0.5).
+        wrong = round(abs(task.ctc_decode_weight - 0.6) * 10 + abs(task.lm_alpha - 0.5) * 10)
+        return [LinePrediction(0, "f", "a" * 10, "b" * wrong + "a" * (10 - wrong))]
+
+    monkeypatch.setattr(lm_weights, "predict_lines", fake_predict)
+    capsys.readouterr()
+    run = str(next(runs.iterdir()))
+    args = ["lm", "tune", run, "--lm", str(lm), "--alphas", "0.2,0.5", "--betas", "0",
+            "--ctc-decode-weights", "0.3,0.6", "--write", str(joint_config), "--json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(seen) == [(0.3, 0.2), (0.3, 0.5), (0.6, 0.2), (0.6, 0.5)]
+    assert (result["ctc_decode_weight"], result["lm_alpha"], result["cer"]) == (0.6, 0.5, 0.0)
+    assert {(g["ctc_decode_weight"], g["lm_alpha"]) for g in result["grid"]} == set(seen)
+    written = load_config(joint_config)
+    assert (written.task.ctc_decode_weight, written.task.lm_alpha) == (0.6, 0.5)
+    assert joint_config.read_text(encoding="utf-8").startswith("# mine\n")
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
         (["--split", "test"], "never on test"),
         (["--alphas", "0.3,x"], "--alphas: expected numbers separated by commas"),
         (["--alphas", "-1"], "--alphas: LM weights must be >= 0"),
+        (["--ctc-decode-weights", "0.5,1"], "--ctc-decode-weights: expected weights in [0, 1)"),
+        (["--ctc-decode-weights", "0.5"], "was trained without a CTC head (task.ctc_weight: 0)"),
     ],
 )
 def test_lm_tune_refuses_bad_input(

@@ -3,6 +3,7 @@ with every decoder on the test split and the suite's transfer sets, rows ranked 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from inkbench.config import Config
 from inkbench.data.export import split_texts
 from inkbench.decoding.lm import CharNgramLM
 from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
-from inkbench.evaluation.lm_weights import search_lm_weights
+from inkbench.evaluation.lm_weights import best_search, search_lm_weights
 from inkbench.evaluation.sets import check_eval_sets, load_eval_set
 from inkbench.runs.plots import read_metrics
 from inkbench.runs.store import METRICS_FILE, Run
@@ -51,6 +52,16 @@ COLUMNS = (
     "config_hash",
     "run",
 )
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A beam decoder's weights: the CTC head's (joint decoding), the LM's and its length
+    bonus (beam+lm)."""
+
+    ctc: float = 0.0
+    alpha: float = 0.0
+    beta: float = 0.0
 
 
 def transfer_columns(rows: list[Row]) -> list[str]:
@@ -127,51 +138,61 @@ class OcrBench:
     def board(self, rows: list[Row]) -> Board:
         return ocr_board(rows)
 
-    def _ctc_weight(self, cfg: Config) -> float:
-        """The beam decoders' weight of the CTC head: the suite's, for a model that has one."""
-        return self.suite.ctc_decode_weight if cfg.task.ctc_weight else 0.0
-
-    def _decoding(self, decoder: str, alpha: float, beta: float, ctc: float) -> dict[str, Any]:
+    def _decoding(self, decoder: str, weights: Weights) -> dict[str, Any]:
         if decoder == "greedy":
             return {"decoder": "greedy", "lm": None, "ctc_decode_weight": 0.0}
         settings: dict[str, Any] = {
             "decoder": "beam",
             "beam_width": self.suite.beam_width,
             "lm": None,
-            "ctc_decode_weight": ctc,
+            "ctc_decode_weight": weights.ctc,
         }
         if decoder == "beam+lm":
-            settings.update(lm=str(self.lm), lm_alpha=alpha, lm_beta=beta)
+            settings.update(lm=str(self.lm), lm_alpha=weights.alpha, lm_beta=weights.beta)
         return settings
 
-    def _tune_lm(self, run: Run, ctc: float) -> tuple[float, float]:
-        """The (alpha, beta) of the suite's grid with the lowest CER on the validation split."""
-        spec = self.suite.lm
-        if len(spec.alphas) * len(spec.betas) == 1:
-            return spec.alphas[0], spec.betas[0]
-        search = search_lm_weights(
-            run,
-            self.lm,
-            spec.alphas,
-            spec.betas,
-            "val",
-            self.suite.beam_width,
-            {"ctc_decode_weight": ctc},
-        )
-        alpha, beta = search.best
+    def _tune(self, run: Run, decoder: str, joint: bool) -> Weights:
+        """The decoder's weights with the lowest val CER, from the suite's grids: the LM's
+        (alpha, beta) for beam+lm, and for a model with a CTC head the head's weight."""
+        spec = self.suite
+        ctc_weights = spec.ctc_decode_weights if joint else [0.0]
+        lm = decoder == "beam+lm"
+        pairs = len(spec.lm.alphas) * len(spec.lm.betas) if lm else 1
+        if decoder == "greedy" or len(ctc_weights) * pairs == 1:
+            return Weights(ctc_weights[0], spec.lm.alphas[0], spec.lm.betas[0])
+        if lm:
+            searches = [
+                search_lm_weights(
+                    run, self.lm, spec.lm.alphas, spec.lm.betas, "val", spec.beam_width, weight
+                )
+                for weight in ctc_weights
+            ]
+            best = best_search(searches)
+            weights, cer = Weights(best.ctc_decode_weight, *best.best), best.best_cer
+            chosen = f"alpha {weights.alpha:g}, beta {weights.beta:g}"
+        else:
+            val = load_split(run.config(), "val")
+            scores: dict[float, float] = {}
+            for weight in ctc_weights:
+                settings = self._decoding(decoder, Weights(weight))
+                recognizer = Recognizer.from_run(run, decoding=settings)
+                scores[weight] = error_rates(predict_lines(recognizer, val))["cer"]
+            weights = Weights(min(scores, key=scores.__getitem__))
+            cer, chosen = scores[weights.ctc], ""
+        if joint:
+            chosen = ", ".join(filter(None, [f"ctc_decode_weight {weights.ctc:g}", chosen]))
         self.console.print(
-            f"  LM weights on val: alpha {alpha}, beta {beta} "
-            f"(CER {search.scores[alpha, beta]:.4f}; {len(search.scores)} pairs tried)",
+            f"  {decoder} weights on val: {chosen} "
+            f"(CER {cer:.4f}; {len(ctc_weights) * pairs} tried)",
             highlight=False,
         )
-        return alpha, beta
+        return weights
 
     def measure(self, name: str, run: Run) -> list[Row]:
         """One leaderboard row per decoder for a trained run."""
         suite = self.suite
-        greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", 0, 0, 0))
+        greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", Weights()))
         cfg = greedy.cfg
-        ctc = self._ctc_weight(cfg)
         test = load_split(cfg, "test")
         transfer = {
             label: load_eval_set(cfg, eval_set, f"transfer.{label}")
@@ -179,19 +200,17 @@ class OcrBench:
         }
         compute = line_compute(greedy, test)
         epochs = read_metrics(run.path / METRICS_FILE)
-        tuned = "beam+lm" in suite.decoders
-        alpha, beta = self._tune_lm(run, ctc) if tuned else (None, None)
+        joint = bool(cfg.task.ctc_weight)
         rows = []
         for decoder in suite.decoders:
-            recognizer = Recognizer.from_run(
-                run, decoding=self._decoding(decoder, alpha or 0, beta or 0, ctc)
-            )
+            weights = self._tune(run, decoder, joint)
+            recognizer = Recognizer.from_run(run, decoding=self._decoding(decoder, weights))
             rates = error_rates(predict_lines(recognizer, test))
             row: Row = {
                 "name": name,
                 "model": cfg.model.name,
                 # A beam scored with the CTC head too says so: beam+ctc, beam+ctc+lm.
-                "decoder": decoder.replace("beam", "beam+ctc") if ctc else decoder,
+                "decoder": decoder.replace("beam", "beam+ctc") if weights.ctc else decoder,
                 "cer": rates["cer"],
                 "wer": rates["wer"],
             }
@@ -214,8 +233,8 @@ class OcrBench:
                 **speed.columns("lines"),
                 **training_columns(run, epochs),
                 test_lines=rates["lines"],
-                lm_alpha=alpha if decoder == "beam+lm" else None,
-                lm_beta=beta if decoder == "beam+lm" else None,
+                lm_alpha=weights.alpha if decoder == "beam+lm" else None,
+                lm_beta=weights.beta if decoder == "beam+lm" else None,
                 ctc_decode_weight=recognizer.cfg.task.ctc_decode_weight,
             )
             row.update(config_hash=config_hash(cfg), run=str(run.path))

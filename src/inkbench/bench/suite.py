@@ -140,10 +140,13 @@ class OcrSuite(_Suite):
     """Beam width of both beam decoders."""
     lm: LMSpec = LMSpec()
     """The character LM of the beam+lm decoder."""
-    ctc_decode_weight: float = Field(0.5, ge=0, lt=1)
+    ctc_decode_weights: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        [0.3, 0.5, 0.7], min_length=1
+    )
     """Both beam decoders of a model trained with a CTC head (``task.ctc_weight``) score
-    each hypothesis with the head too, at this weight (joint CTC-attention decoding,
-    ``task.ctc_decode_weight``; 0: the decoder alone)."""
+    each hypothesis with the head too (joint CTC-attention decoding,
+    ``task.ctc_decode_weight``; 0: the decoder alone), at the weight of this list that reads
+    the val split best, chosen per model and decoder (with the LM's weights for beam+lm)."""
     transfer: dict[str, EvalSet] = {}
     """Extra evaluation sets, by label (a ``<label> CER`` column each): a split (default
     test) of the suite's dataset or of another one, e.g. ``shift: {split: test_shift}``,

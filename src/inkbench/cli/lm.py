@@ -114,12 +114,20 @@ def lm_tune(
     beam_width: Annotated[
         int | None, typer.Option(help="Beam width (default: the run's task.beam_width).")
     ] = None,
+    ctc_decode_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="For a run trained with a CTC head (task.ctc_weight): joint CTC-attention "
+            "decoding weights searched with the LM's, comma-separated (default: the run's "
+            "task.ctc_decode_weight only).",
+        ),
+    ] = None,
     write: Annotated[
         Path | None,
         typer.Option(
             "--write",
-            help="Set task.lm_alpha and task.lm_beta to the best pair in this config file, "
-            "keeping its comments and layout.",
+            help="Set task.lm_alpha and task.lm_beta (and task.ctc_decode_weight when "
+            "searched) to the best in this config file, keeping its comments and layout.",
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -127,10 +135,11 @@ def lm_tune(
 ) -> None:
     """Pick the LM weight (alpha) and length bonus (beta) of a run by grid search on val.
 
-    ``--json`` prints ``{"lm_alpha", "lm_beta", "cer", "split", "lines", "beam_width", "grid"}``.
+    ``--json`` prints ``{"ctc_decode_weight", "lm_alpha", "lm_beta", "cer", "split", "lines",
+    "beam_width", "grid"}``.
     """
     from inkbench.cli.yaml_edit import write_config_value
-    from inkbench.evaluation.lm_weights import search_lm_weights
+    from inkbench.evaluation.lm_weights import best_search, search_lm_weights, searches_json
     from inkbench.runs.store import find_run
 
     check_split(split)
@@ -141,27 +150,47 @@ def lm_tune(
     alpha_grid, beta_grid = parse_floats(alphas, "--alphas"), parse_floats(betas, "--betas")
     if min(alpha_grid) < 0:
         raise InkbenchError(f"--alphas: LM weights must be >= 0, got {alphas!r}")
-    search = search_lm_weights(
-        find_run(run, runs_dir), lm_file, alpha_grid, beta_grid, split, beam_width
-    )
-    alpha, beta = search.best
+    found = find_run(run, runs_dir)
+    weights: list[float | None] = [None]
+    if ctc_decode_weights is not None:
+        weights = [*parse_floats(ctc_decode_weights, "--ctc-decode-weights")]
+        if not all(0 <= w < 1 for w in weights):
+            raise InkbenchError(
+                f"--ctc-decode-weights: expected weights in [0, 1), got {ctc_decode_weights!r}"
+            )
+        if not found.config().task.ctc_weight:
+            raise InkbenchError(
+                f"--ctc-decode-weights: {found.path} was trained without a CTC head "
+                "(task.ctc_weight: 0)"
+            )
+    searches = [
+        search_lm_weights(found, lm_file, alpha_grid, beta_grid, split, beam_width, weight)
+        for weight in weights
+    ]
+    best = best_search(searches)
+    alpha, beta = best.best
+    chosen = {"task.lm_alpha": alpha, "task.lm_beta": beta}
+    if ctc_decode_weights is not None:
+        chosen["task.ctc_decode_weight"] = best.ctc_decode_weight
     if write is not None:
-        write_config_value(write, write, "task.lm_alpha", alpha)
-        write_config_value(write, write, "task.lm_beta", beta)
+        for key, value in chosen.items():
+            write_config_value(write, write, key, value)
     if as_json:
-        print_json(search.to_json())
+        print_json(searches_json(searches))
         return
     console = line_console()
-    console.print(
-        f"{split} CER with {lm_file.name}, beam {search.beam_width}, {search.lines} lines:",
-        highlight=False,
-    )
-    console.print(search.table(), highlight=False)
-    cer = search.scores[alpha, beta]
-    console.print(
-        f"best: lm_alpha {alpha:g}, lm_beta {beta:g} ({split} CER {cer:.4f})", highlight=False
-    )
-    if write is not None:
-        console.print(
-            f"wrote {write} (task.lm_alpha: {alpha:g}, task.lm_beta: {beta:g})", highlight=False
+    for search in searches:
+        joint = (
+            f", ctc_decode_weight {search.ctc_decode_weight:g}" if search.ctc_decode_weight else ""
         )
+        console.print(
+            f"{split} CER with {lm_file.name}, beam {search.beam_width}{joint}, "
+            f"{search.lines} lines:",
+            highlight=False,
+        )
+        console.print(search.table(), highlight=False)
+    values = ", ".join(f"{key.removeprefix('task.')} {value:g}" for key, value in chosen.items())
+    console.print(f"best: {values} ({split} CER {best.best_cer:.4f})", highlight=False)
+    if write is not None:
+        written = ", ".join(f"{key}: {value:g}" for key, value in chosen.items())
+        console.print(f"wrote {write} ({written})", highlight=False)

@@ -3,12 +3,15 @@
 Shallow fusion scores a beam hypothesis y as ``log P_model(y) + alpha log P_LM(y) +
 beta |y|``. The best ``alpha`` and ``beta`` depend on the model (how sharp its outputs are)
 and on the LM, so they are picked by a grid search on the validation split, never on test.
-``inkbench lm tune`` and the OCR benchmark both use this.
+A run trained with a CTC head beside its decoder adds a third weight to the search, the
+head's share of joint CTC-attention decoding (``task.ctc_decode_weight``), which interacts
+with the LM's: both correct the decoder. ``inkbench lm tune`` and the OCR benchmark both use
+this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,18 @@ from inkbench.runs.store import Run
 
 @dataclass
 class LMWeightSearch:
-    """CER of every (alpha, beta) pair on one split; ``best`` is the lowest (first on ties)."""
+    """CER of every (alpha, beta) pair on one split, at one ``ctc_decode_weight``; ``best``
+    is the lowest (first on ties)."""
 
     scores: dict[tuple[float, float], float]
     split: str
     lines: int
     beam_width: int
+    ctc_decode_weight: float = 0.0
+
+    @property
+    def best_cer(self) -> float:
+        return self.scores[self.best]
 
     @property
     def best(self) -> tuple[float, float]:
@@ -49,17 +58,33 @@ class LMWeightSearch:
             rows.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
         return "\n".join(rows)
 
-    def to_json(self) -> dict[str, Any]:
-        alpha, beta = self.best
-        return {
-            "lm_alpha": alpha,
-            "lm_beta": beta,
-            "cer": self.scores[self.best],
-            "split": self.split,
-            "lines": self.lines,
-            "beam_width": self.beam_width,
-            "grid": [{"lm_alpha": a, "lm_beta": b, "cer": c} for (a, b), c in self.scores.items()],
-        }
+    def grid(self) -> list[dict[str, float]]:
+        weight = self.ctc_decode_weight
+        return [
+            {"ctc_decode_weight": weight, "lm_alpha": a, "lm_beta": b, "cer": c}
+            for (a, b), c in self.scores.items()
+        ]
+
+
+def best_search(searches: Sequence[LMWeightSearch]) -> LMWeightSearch:
+    """The search (one per ``ctc_decode_weight``) holding the lowest CER, first on ties."""
+    return min(searches, key=lambda search: search.best_cer)
+
+
+def searches_json(searches: Sequence[LMWeightSearch]) -> dict[str, Any]:
+    """The best weights of all ``searches`` and every CER they measured."""
+    best = best_search(searches)
+    alpha, beta = best.best
+    return {
+        "ctc_decode_weight": best.ctc_decode_weight,
+        "lm_alpha": alpha,
+        "lm_beta": beta,
+        "cer": best.best_cer,
+        "split": best.split,
+        "lines": best.lines,
+        "beam_width": best.beam_width,
+        "grid": [row for search in searches for row in search.grid()],
+    }
 
 
 def search_lm_weights(
@@ -69,21 +94,20 @@ def search_lm_weights(
     betas: Sequence[float],
     split: str = "val",
     beam_width: int | None = None,
-    decoding: Mapping[str, Any] | None = None,
+    ctc_decode_weight: float | None = None,
 ) -> LMWeightSearch:
-    """Beam search with ``lm`` on ``split`` of the run's dataset, for every (alpha, beta);
-    ``decoding`` holds further settings every pair is decoded with (``ctc_decode_weight``)."""
+    """Beam search with ``lm`` on ``split`` of the run's dataset, for every (alpha, beta),
+    at ``ctc_decode_weight`` (None: the run's own)."""
     if not lm.is_file():
         raise InkbenchError(f"{lm}: LM file not found")
     if not alphas or not betas:
         raise InkbenchError("LM weight search: give at least one alpha and one beta")
     lines: Any = None
     scores: dict[tuple[float, float], float] = {}
-    width = 0
+    width, weight = 0, 0.0
     for alpha in alphas:
         for beta in betas:
             settings: dict[str, Any] = {
-                **(decoding or {}),
                 "decoder": "beam",
                 "lm": str(lm),
                 "lm_alpha": alpha,
@@ -91,8 +115,11 @@ def search_lm_weights(
             }
             if beam_width is not None:
                 settings["beam_width"] = beam_width
+            if ctc_decode_weight is not None:
+                settings["ctc_decode_weight"] = ctc_decode_weight
             recognizer = Recognizer.from_run(run, decoding=settings)
             width = recognizer.cfg.task.beam_width
+            weight = recognizer.cfg.task.ctc_decode_weight
             lines = lines if lines is not None else load_split(recognizer.cfg, split)
             scores[alpha, beta] = float(error_rates(predict_lines(recognizer, lines))["cer"])
-    return LMWeightSearch(scores, split, len(lines), width)
+    return LMWeightSearch(scores, split, len(lines), width, weight)
