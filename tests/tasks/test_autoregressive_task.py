@@ -102,6 +102,11 @@ def test_train_eval_predict_with_every_decoder(
     assert code == 0, err
     assert "test: CER" in out
     run = find_run("ar", Path(runs))
+    # The parameters a run reports are all that train: a CTC head beside the decoder too.
+    task = build_task(run.config())
+    trained = sum(p.numel() for p in task.parameters())
+    assert run.meta()["parameters"] == {"trainable": trained, "frozen": 0}
+    assert (trained > sum(p.numel() for p in task.model.parameters())) == bool(joint)
     state = load_checkpoint(run.checkpoints / "best.ckpt")
     assert state["inkbench"]["config"]["task"]["name"] == "autoregressive"
     assert state["inkbench"]["config"]["model"]["name"] == model

@@ -297,7 +297,7 @@ def train(
         )
     console.print(f"run folder: {run.path}", highlight=False)
     notes = task.setup_notes()
-    parameters = parameter_counts(task.model)
+    parameters = parameter_counts(task)  # the model's and the task's own (a CTC head)
     run.update_meta(parameters=parameters, **notes)
     console.print(parameters_line(parameters), highlight=False)
     for note in notes.values():
