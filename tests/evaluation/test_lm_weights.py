@@ -127,6 +127,11 @@ def test_lm_tune_searches_the_ctc_head_weight_with_the_lm_weights(
     written = load_config(joint_config)
     assert (written.task.ctc_decode_weight, written.task.lm_alpha) == (0.6, 0.5)
     assert joint_config.read_text(encoding="utf-8").startswith("# mine\n")
+    assert main(args[:-3]) == 0  # a table per weight, then the best of all
+    out = capsys.readouterr().out
+    assert "ctc_decode_weight 0.3, 8 lines:" in out and "ctc_decode_weight 0.6, 8" in out
+    assert out.count("| alpha \\ beta |") == 2 and out.count("*") == 1
+    assert "best: lm_alpha 0.5, lm_beta 0, ctc_decode_weight 0.6 (val CER 0.0000)" in out
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,7 @@ def lm_tune(
             f"{search.lines} lines:",
             highlight=False,
         )
-        console.print(search.table(), highlight=False)
+        console.print(search.table(star=search is best), highlight=False)
     values = ", ".join(f"{key.removeprefix('task.')} {value:g}" for key, value in chosen.items())
     console.print(f"best: {values} ({split} CER {best.best_cer:.4f})", highlight=False)
     if write is not None:

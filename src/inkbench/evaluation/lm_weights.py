@@ -40,9 +40,10 @@ class LMWeightSearch:
     def best(self) -> tuple[float, float]:
         return min(self.scores, key=self.scores.__getitem__)
 
-    def table(self) -> str:
-        """CER per alpha (rows) and beta (columns), the best pair starred."""
-        best = self.best
+    def table(self, star: bool = True) -> str:
+        """CER per alpha (rows) and beta (columns), the best pair starred (when ``star``: a
+        search among others stars only the best of all)."""
+        best = self.best if star else None
         alphas = sorted({a for a, _ in self.scores})
         betas = sorted({b for _, b in self.scores})
         rows = [
