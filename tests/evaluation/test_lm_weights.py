@@ -118,10 +118,11 @@ def test_lm_tune_searches_the_ctc_head_weight_with_the_lm_weights(
     capsys.readouterr()
     run = str(next(runs.iterdir()))
     args = ["lm", "tune", run, "--lm", str(lm), "--alphas", "0.2,0.5", "--betas", "0",
-            "--ctc-decode-weights", "0.3,0.6", "--write", str(joint_config), "--json"]  # fmt: skip
+            "--ctc-decode-weights", "0,0.3,0.6",
+            "--write", str(joint_config), "--json"]  # fmt: skip
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert sorted(seen) == [(0.3, 0.2), (0.3, 0.5), (0.6, 0.2), (0.6, 0.5)]
+    assert sorted(seen) == [(w, a) for w in (0, 0.3, 0.6) for a in (0.2, 0.5)]
     assert (result["ctc_decode_weight"], result["lm_alpha"], result["cer"]) == (0.6, 0.5, 0.0)
     assert {(g["ctc_decode_weight"], g["lm_alpha"]) for g in result["grid"]} == set(seen)
     written = load_config(joint_config)
@@ -129,8 +130,8 @@ def test_lm_tune_searches_the_ctc_head_weight_with_the_lm_weights(
     assert joint_config.read_text(encoding="utf-8").startswith("# mine\n")
     assert main(args[:-3]) == 0  # a table per weight, then the best of all
     out = capsys.readouterr().out
-    assert "ctc_decode_weight 0.3, 8 lines:" in out and "ctc_decode_weight 0.6, 8" in out
-    assert out.count("| alpha \\ beta |") == 2 and out.count("*") == 1
+    assert all(f"ctc_decode_weight {w}, 8 lines:" in out for w in ("0", "0.3", "0.6"))
+    assert out.count("| alpha \\ beta |") == 3 and out.count("*") == 1
     assert "best: lm_alpha 0.5, lm_beta 0, ctc_decode_weight 0.6 (val CER 0.0000)" in out
 
 

@@ -180,9 +180,8 @@ def lm_tune(
         return
     console = line_console()
     for search in searches:
-        joint = (
-            f", ctc_decode_weight {search.ctc_decode_weight:g}" if search.ctc_decode_weight else ""
-        )
+        shown = ctc_decode_weights is not None or search.ctc_decode_weight
+        joint = f", ctc_decode_weight {search.ctc_decode_weight:g}" if shown else ""
         console.print(
             f"{split} CER with {lm_file.name}, beam {search.beam_width}{joint}, "
             f"{search.lines} lines:",
