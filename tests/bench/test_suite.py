@@ -61,6 +61,27 @@ def test_bad_transfer_sets_name_the_key(
     assert needle in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("weights", "needle"),
+    [
+        ({"ctc_decode_weights": [0.5, 1.0]}, "ctc_decode_weights.1: Input should be less than 1"),
+        ({"ctc_decode_weights": []}, "ctc_decode_weights: List should have at least 1 item"),
+        # The fixed weight before the weight was chosen on val.
+        ({"ctc_decode_weight": 0.5}, "ctc_decode_weight: unknown key"),
+    ],
+)
+def test_bad_joint_decoding_weights_name_the_key(
+    tmp_path: Path, line_folder: Path, weights: dict, needle: str
+) -> None:
+    path = write_suite(tmp_path, line_folder, {})
+    suite = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**suite, **weights}), encoding="utf-8")
+    with pytest.raises(InkbenchError) as info:
+        load_suite(path)
+    assert str(info.value).startswith(f"{path}: ") and needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_a_transfer_set_that_cannot_be_built_fails_before_training(
     tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
