@@ -224,3 +224,52 @@ def test_resume_continues_an_interrupted_model_from_its_last_epoch(
     assert Run(stopped).status() == "completed"
     with (stopped / "metrics.csv").open(encoding="utf-8") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f) if r.get("epoch_time_s")] == [0, 1]
+
+
+def test_merge_ranks_the_rows_of_benchmarks_made_apart(
+    tmp_path: Path, line_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, line_folder, decoders=["greedy"])
+    runs = tmp_path / "runs"
+    base = ["bench", str(suite), "--quick", "--json", "--runs-dir", str(runs)]
+    sources = {}
+    for name in ("crnn", "attn"):  # one model per sitting, as on two machines
+        assert main([*base, "--models", name, "trainer.max_epochs=1"]) == 0
+        sources[name] = json.loads(capsys.readouterr().out)
+    made = set(runs.iterdir())
+    folders = [sources["crnn"]["bench"], sources["attn"]["bench"] + "/leaderboard.json"]
+    merge = [a for f in folders for a in ("--merge", f)]
+    assert main([*base, *merge, "trainer.max_epochs=1"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    folder = Path(merged["bench"])
+    assert set(runs.iterdir()) - made == {folder}  # a new folder, nothing trained in it
+    assert not list(folder.glob("*-crnn")) and not list(folder.glob("*-attn"))
+    rows = sources["crnn"]["models"] + sources["attn"]["models"]
+    assert merged["models"] == sorted(rows, key=lambda r: r["cer"])  # as measured, ranked
+    assert [s["models"] for s in merged["sources"]] == [["crnn"], ["attn"]]
+    assert json.loads((folder / "leaderboard.json").read_text())["models"] == merged["models"]
+    markdown = (folder / "leaderboard.md").read_text(encoding="utf-8")
+    assert markdown.count("\n| crnn |") == 1 and markdown.count("\n| attn |") == 1
+    assert f"rows of attn from {folders[1]}:\n  command: " in markdown
+    assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((folder / "bench.json").read_text())["status"] == "merged"
+
+    def refused(*args: str) -> str:
+        assert main([*base, *args]) == 2
+        assert set(runs.iterdir()) == made | {folder}  # no folder left
+        return capsys.readouterr().err.strip()
+
+    crnn = sources["crnn"]["bench"]
+    assert f"crnn is in {crnn} and again in {crnn}" in refused(
+        "--merge", crnn, "--merge", crnn, "trainer.max_epochs=1"
+    )
+    assert "it was made with overrides ['trainer.max_epochs=1'], not []" in refused("--merge", crnn)
+    assert "no leaderboard.json: no model was measured" in refused("--merge", str(tmp_path))
+    assert refused("--merge", crnn, "--resume", crnn) == (
+        "error: --merge trains and measures nothing: drop --resume and --ocr"
+    )
+    cfg = yaml.safe_load((tmp_path / "crnn.yaml").read_text())
+    cfg["model"]["hidden"] = 6
+    (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))
+    err = refused("--merge", crnn, "trainer.max_epochs=1")
+    assert f"{crnn}: crnn was trained with another config (hash " in err

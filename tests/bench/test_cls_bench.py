@@ -313,3 +313,33 @@ def test_rows_rank_by_top1_then_macs(tmp_path: Path) -> None:
         table_rows = list(csv.DictReader(handle))
     assert [r["name"] for r in table_rows] == ["best", "cheap", "slow"]
     assert table_rows[2]["time_to_target_s"] == "" and table_rows[1]["time_to_target_s"] == "7"
+
+
+@pytest.mark.slow
+def test_merge_takes_classifier_rows_whose_recipe_the_suite_still_has(
+    tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = {
+        "a": {"name": "small_cnn", "channels": [4, 8]},
+        "b": {"name": "small_cnn", "channels": [4, 4]},
+    }
+    suite = write_suite(tmp_path, image_folder, models)
+    base = ["bench", str(suite), "--quick", "--json", "--runs-dir", str(tmp_path / "runs")]
+    folders = []
+    for name in models:
+        assert main([*base, "--models", name]) == 0
+        folders.append(json.loads(capsys.readouterr().out))
+    # A trained classifier's config holds its dataset's classes, which the suite's leaves
+    # out: the merge compares the recipe as it trained.
+    assert main([*base, "--merge", folders[0]["bench"], "--merge", folders[1]["bench"]]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert sorted(r["name"] for r in merged["models"]) == ["a", "b"]
+    assert merged["target_top1"] == 0.01 and merged["dataset"]["name"] == "synthetic_chars"
+    # --models keeps the rows of those models only.
+    assert (
+        main(
+            [*base, "--models", "b", "--merge", folders[0]["bench"], "--merge", folders[1]["bench"]]
+        )
+        == 0
+    )
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)["models"]] == ["b"]

@@ -66,7 +66,8 @@ class FamilyBench(Protocol):
         """How the rows rank and which columns the leaderboard files show."""
 
 
-def _new_folder(runs_dir: Path, family: str, quick: bool) -> Path:
+def new_folder(runs_dir: Path, family: str, quick: bool) -> Path:
+    """A new benchmark folder in ``runs_dir``, named by the family and the time."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     kind = "" if family == "ocr" else f"{family}-"  # OCR folders keep their first names
     base = f"bench-{kind}{stamp}{'-quick' if quick else ''}"
@@ -128,7 +129,7 @@ def _previous_runs(
     return found
 
 
-def _family_bench(
+def family_bench(
     suite: BenchSuite,
     path: Path,
     configs: dict[str, Config],
@@ -136,6 +137,7 @@ def _family_bench(
     ocr: Run | None,
     console: Console,
 ) -> FamilyBench:
+    """The suite's family: what it measures of each run and how its rows rank."""
     if ocr is not None and suite.family != "det":
         raise InkbenchError(
             f"--ocr: reads pages in detection suites only; {path} is a {suite.family} suite"
@@ -173,14 +175,14 @@ def run_bench(
     # Every config is validated, and what the family checks is built, before anything trains.
     data = suite_data(suite, suite_path, quick, only, overrides)
     configs = suite_configs(suite, suite_path, quick, only, overrides, data)
-    family = _family_bench(suite, suite_path, configs, data, ocr, console)
+    family = family_bench(suite, suite_path, configs, data, ocr, console)
     settings: dict[str, Any] = {
         "suite": str(suite_path),
         "quick": quick,
         "overrides": list(overrides or []),
     }
     if resume is None:
-        folder = _new_folder(runs_dir, suite.family, quick)
+        folder = new_folder(runs_dir, suite.family, quick)
         done: dict[str, Run] = {}
     else:
         folder, done = resume, _previous_runs(resume, settings, configs)

@@ -60,6 +60,15 @@ def bench(
             "detector's test pages: page CER and WER columns."
         ),
     ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Train and measure nothing: rank together the rows of these benchmark "
+            "folders (or their leaderboard.json), made with this suite, --quick and overrides "
+            "on other machines or in other sittings, each model measured in one of them. "
+            "Repeat the option for each; writes a new benchmark folder."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -67,7 +76,8 @@ def bench(
 
     Writes RUNS/bench-<date>/ (bench-cls-<date>/, bench-det-<date>/ for classifiers and
     detectors) with one run per model, leaderboard.md/.csv/.json and pareto.png (CER, top-1
-    or mAP@0.5 against compute and latency).
+    or mAP@0.5 against compute and latency). With --merge, ranks the rows of benchmarks of the
+    suite made on other machines or in other sittings instead.
     """
     from inkbench.bench import run_bench
     from inkbench.runs.store import find_run
@@ -77,17 +87,33 @@ def bench(
         raise InkbenchError("--models: expected comma-separated model names")
     # With --json, stdout holds only the JSON object; progress goes to stderr.
     console = line_console(stderr=as_json)
-    result = run_bench(
-        resolve_suite(suite),
-        runs_dir,
-        quick=quick,
-        only=only,
-        overrides=overrides,
-        resume=resume,
-        ocr=find_run(ocr, runs_dir) if ocr else None,
-        console=console,
-        argv=sys.argv,
-    )
+    if merge:
+        from inkbench.bench.merge import merge_benches
+
+        if resume is not None or ocr is not None:
+            raise InkbenchError("--merge trains and measures nothing: drop --resume and --ocr")
+        result = merge_benches(
+            resolve_suite(suite),
+            merge,
+            runs_dir,
+            quick=quick,
+            only=only,
+            overrides=overrides,
+            console=console,
+            argv=sys.argv,
+        )
+    else:
+        result = run_bench(
+            resolve_suite(suite),
+            runs_dir,
+            quick=quick,
+            only=only,
+            overrides=overrides,
+            resume=resume,
+            ocr=find_run(ocr, runs_dir) if ocr else None,
+            console=console,
+            argv=sys.argv,
+        )
     if as_json:
         print_json({k: v for k, v in result.items() if k != "header"})
         return
