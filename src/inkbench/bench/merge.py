@@ -31,6 +31,9 @@ from inkbench.files import write_atomic
 
 LEADERBOARD_FILE = "leaderboard.json"
 
+#: What the merged bench.json and leaderboard.json keep of each source.
+SOURCE_KEYS = ("bench", "command", "host", "versions", "started")
+
 
 def _trained_hash(cfg: Config) -> str:
     """The hash a run of ``cfg`` records: a classifier's config gains its dataset's classes and
@@ -99,7 +102,7 @@ def merge_benches(
                     f"--merge {source}: it was made with {key} {document.get(key)!r}, not "
                     f"{value!r}; merge benchmarks of the same suite and command only"
                 )
-        taken: list[str] = []
+        taken: dict[str, None] = {}  # the source's models, in order
         for row in document["models"]:
             name = row.get("name")
             if name not in expected:
@@ -120,13 +123,11 @@ def merge_benches(
                     f"{row.get('config_hash')}) than models.{name} has now ({expected[name]})"
                 )
             rows.append(row)
-            if name not in taken:
-                taken.append(name)
+            taken[name] = None
         if taken:
-            parts.append(_source_header(taken, source, document))
-            keep = ("bench", "command", "host", "versions", "started")
-            described.append({"source": str(source), "models": taken})
-            described[-1].update({k: document.get(k) for k in keep})
+            parts.append(_source_header(list(taken), source, document))
+            kept = {k: document.get(k) for k in SOURCE_KEYS}
+            described.append({"source": str(source), "models": list(taken), **kept})
     if not rows:
         raise InkbenchError("--merge: the benchmarks hold no row of the suite's models")
     missing = [name for name in configs if name not in origin]
