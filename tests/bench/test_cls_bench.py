@@ -68,6 +68,12 @@ TWO_MODELS = {
     "resnet": {"name": "resnet18", "small_input": True},
 }
 
+#: Two cheap classifiers that differ in width only.
+TWO_CNNS = {
+    "a": {"name": "small_cnn", "channels": [4, 8]},
+    "b": {"name": "small_cnn", "channels": [4, 4]},
+}
+
 
 @pytest.mark.slow
 def test_cls_bench_trains_measures_and_ranks_every_model(
@@ -130,11 +136,7 @@ def test_resume_trains_only_the_models_without_a_completed_run(
 ) -> None:
     from inkbench.bench import runner
 
-    models = {
-        "a": {"name": "small_cnn", "channels": [4, 8]},
-        "b": {"name": "small_cnn", "channels": [4, 4]},
-    }
-    suite = write_suite(tmp_path, image_folder, models)
+    suite = write_suite(tmp_path, image_folder, TWO_CNNS)
     base = ["bench", str(suite), "--quick", "--json", "--runs-dir", str(tmp_path / "runs")]
     assert main(base) == 0
     first = json.loads(capsys.readouterr().out)
@@ -152,7 +154,7 @@ def test_resume_trains_only_the_models_without_a_completed_run(
     assert len(list(folder.glob("*-a"))) == 1 and len(list(folder.glob("*-b"))) == 1
     # Another recipe is another benchmark: refused before anything trains.
     cfg = yaml.safe_load((tmp_path / "a.yaml").read_text())
-    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**cfg, "model": models["b"]}))
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**cfg, "model": TWO_CNNS["b"]}))
     assert main([*base, "--resume", str(folder)]) == 2
     assert "was trained with another config than models.a" in capsys.readouterr().err
 
@@ -319,14 +321,10 @@ def test_rows_rank_by_top1_then_macs(tmp_path: Path) -> None:
 def test_merge_takes_classifier_rows_whose_recipe_the_suite_still_has(
     tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    models = {
-        "a": {"name": "small_cnn", "channels": [4, 8]},
-        "b": {"name": "small_cnn", "channels": [4, 4]},
-    }
-    suite = write_suite(tmp_path, image_folder, models)
+    suite = write_suite(tmp_path, image_folder, TWO_CNNS)
     base = ["bench", str(suite), "--quick", "--json", "--runs-dir", str(tmp_path / "runs")]
     folders = []
-    for name in models:
+    for name in TWO_CNNS:
         assert main([*base, "--models", name]) == 0
         folders.append(json.loads(capsys.readouterr().out))
     # A trained classifier's config holds its dataset's classes, which the suite's leaves
