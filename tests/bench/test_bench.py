@@ -268,6 +268,12 @@ def test_merge_ranks_the_rows_of_benchmarks_made_apart(
     assert refused("--merge", crnn, "--resume", crnn) == (
         "error: --merge trains and measures nothing: drop --resume and --ocr"
     )
+    # Rows decoded with another beam width do not compare with the suite's.
+    write_suite(tmp_path, line_folder, decoders=["greedy"], beam_width=5)
+    assert f"{crnn}: it measured with beam_width 3, the suite now says 5;" in refused(
+        "--merge", crnn, "trainer.max_epochs=1"
+    )
+    write_suite(tmp_path, line_folder, decoders=["greedy"])
     cfg = yaml.safe_load((tmp_path / "crnn.yaml").read_text())
     cfg["model"]["hidden"] = 6
     (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))

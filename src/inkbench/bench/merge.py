@@ -5,8 +5,9 @@ A suite of many hours rarely runs in one place: each machine trains a share of t
 (``--models``), and the merge ranks all their rows together. It measures nothing again: each
 row keeps the numbers, machine and versions of the benchmark that measured it, and the
 header says which rows came from where. What would make rows incomparable is refused: another
-suite, budget, overrides or dataset, a model measured twice, or a model trained with another
-config than the suite gives it now.
+suite, budget, overrides or dataset, another way of measuring (the suite's decoders, beam,
+test sets, speed settings...), a model measured twice, or a model trained with another config
+than the suite gives it now.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.console import Console
 from inkbench.bench.leaderboard import Row, ranked, write_leaderboard
 from inkbench.bench.rows import config_hash
 from inkbench.bench.runner import BENCH_FILE, family_bench, new_folder
-from inkbench.bench.suite import load_suite, suite_configs, suite_data
+from inkbench.bench.suite import load_suite, measurement, suite_configs, suite_data
 from inkbench.config import Config
 from inkbench.data.images.datamodule import resolve_data
 from inkbench.environment import header, host, versions
@@ -89,6 +90,7 @@ def merge_benches(
         "family": suite.family,
         "dataset": {"name": data.name, "fallback": data.fallback},
     }
+    measured = measurement(suite)
     expected = {name: _trained_hash(cfg) for name, cfg in configs.items()}
     rows: list[Row] = []
     origin: dict[str, int] = {}  # model -> index of the source its rows come from
@@ -101,6 +103,14 @@ def merge_benches(
                 raise InkbenchError(
                     f"--merge {source}: it was made with {key} {document.get(key)!r}, not "
                     f"{value!r}; merge benchmarks of the same suite and command only"
+                )
+        how = document.get("measurement") or {}
+        for key, value in measured.items():
+            if how.get(key) != value:
+                raise InkbenchError(
+                    f"--merge {source}: it measured with {key} {how.get(key)!r}, the suite "
+                    f"now says {value!r}; measure its models again where their runs are "
+                    "(bench --resume)"
                 )
         taken: dict[str, None] = {}  # the source's models, in order
         for row in document["models"]:
@@ -140,6 +150,7 @@ def merge_benches(
     info: dict[str, Any] = {
         "bench": str(folder),
         **settings,
+        "measurement": measured,
         **family.info,
         "command": command,
         "header": "\n".join([header(command), data.note, *parts]),

@@ -32,6 +32,7 @@ from inkbench.bench.suite import (
     OcrSuite,
     SuiteData,
     load_suite,
+    measurement,
     suite_configs,
     suite_data,
 )
@@ -192,6 +193,7 @@ def run_bench(
         **settings,
         "family": suite.family,
         "dataset": {"name": data.name, "fallback": data.fallback},
+        "measurement": measurement(suite),
         **family.info,
         "command": command,
         "header": f"{header(command)}\n{data.note}",

@@ -202,6 +202,12 @@ def load_suite(path: str | Path) -> BenchSuite:
         raise InkbenchError(f"{path}: {format_validation_error(exc)}") from None
 
 
+def measurement(suite: BenchSuite) -> dict[str, Any]:
+    """How the suite measures each trained model: its family's keys (decoders, beam width, LM,
+    extra test sets, speed...). Rows measured another way do not compare."""
+    return suite.model_dump(mode="json", exclude={*_Suite.model_fields, "family"})
+
+
 @dataclass(frozen=True)
 class SuiteData:
     """The dataset a suite's models train on, and why."""
