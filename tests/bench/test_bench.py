@@ -274,6 +274,12 @@ def test_merge_ranks_the_rows_of_benchmarks_made_apart(
         "--merge", crnn, "trainer.max_epochs=1"
     )
     write_suite(tmp_path, line_folder, decoders=["greedy"])
+    unsaid = tmp_path / "unsaid.json"  # a leaderboard made before they recorded it
+    document = json.loads((Path(crnn) / "leaderboard.json").read_text())
+    unsaid.write_text(json.dumps({k: v for k, v in document.items() if k != "measurement"}))
+    assert f"{unsaid}: it does not say how its rows were measured" in refused(
+        "--merge", str(unsaid), "trainer.max_epochs=1"
+    )
     cfg = yaml.safe_load((tmp_path / "crnn.yaml").read_text())
     cfg["model"]["hidden"] = 6
     (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))

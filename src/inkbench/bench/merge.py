@@ -104,13 +104,18 @@ def merge_benches(
                     f"--merge {source}: it was made with {key} {document.get(key)!r}, not "
                     f"{value!r}; merge benchmarks of the same suite and command only"
                 )
-        how = document.get("measurement") or {}
+        how = document.get("measurement")
+        again = "measure its models again where their runs are (bench --resume)"
+        if not isinstance(how, dict):
+            raise InkbenchError(
+                f"--merge {source}: it does not say how its rows were measured (made before "
+                f"leaderboards recorded the suite's decoders, beam and test sets); {again}"
+            )
         for key, value in measured.items():
             if how.get(key) != value:
                 raise InkbenchError(
                     f"--merge {source}: it measured with {key} {how.get(key)!r}, the suite "
-                    f"now says {value!r}; measure its models again where their runs are "
-                    "(bench --resume)"
+                    f"now says {value!r}; {again}"
                 )
         taken: dict[str, None] = {}  # the source's models, in order
         for row in document["models"]:
