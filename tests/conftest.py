@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +55,28 @@ TINY_MODELS = {
         "layers": 1,
     },
 }
+
+
+# SIGINT raises KeyboardInterrupt in the child as in a terminal: a test suite started as a
+# shell's background job hands its processes SIGINT ignored, and Python keeps ignoring it, so
+# a test's Ctrl-C would never arrive.
+_CLI = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from inkbench.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def cli_command(*args: str) -> list[str]:
+    """`inkbench ARGS` for a process of its own, run with ``cli_env()``."""
+    return [sys.executable, "-c", _CLI, *args]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of ``cli_command``: this checkout's package, not another installed one."""
+    import inkbench
+
+    source = str(Path(inkbench.__file__).parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -10,7 +10,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
+from conftest import cli_command, cli_env
 from inkbench.cli import main
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.classify import Classifier
@@ -380,7 +380,6 @@ def test_the_command_serves_until_interrupted(ocr_run: Run) -> None:
     Ctrl+C (SIGINT) ends it cleanly."""
     import httpx2
 
-    command = "import sys; from inkbench.cli import main; sys.exit(main(sys.argv[1:]))"
     args = [
         "inspect",
         "serve",
@@ -392,7 +391,8 @@ def test_the_command_serves_until_interrupted(ocr_run: Run) -> None:
         "cnn.2",
     ]
     server = subprocess.Popen(
-        [sys.executable, "-c", command, *args],
+        cli_command(*args),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

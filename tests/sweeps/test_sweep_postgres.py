@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-import inkbench
+from conftest import cli_command, cli_env
 from inkbench.runs.store import Run
 
 BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -116,17 +115,11 @@ TRIALS = 3
 
 
 def sweep_command(sweep: Path, url: str, runs: Path, trials: int) -> list[str]:
-    """`inkbench sweep` of this checkout's package, storing the study at ``url``."""
-    code = "import sys; from inkbench.cli import main; sys.exit(main())"
-    return [
-        sys.executable, "-c", code, "sweep", str(sweep), "--storage", url,
-        "--runs-dir", str(runs), "--trials", str(trials), "--json",
-    ]  # fmt: skip
-
-
-def worker_env() -> dict[str, str]:
-    source = str(Path(inkbench.__file__).parents[1])  # this checkout's package, not another
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    """`inkbench sweep` storing the study at ``url`` (run with ``cli_env()``)."""
+    return cli_command(
+        "sweep", str(sweep), "--storage", url, "--runs-dir", str(runs), "--trials", str(trials),
+        "--json",
+    )  # fmt: skip
 
 
 def wait_for(condition: object, what: str, timeout: float = 240.0) -> None:
@@ -154,39 +147,49 @@ def test_two_machines_share_a_study_and_an_interrupted_worker_loses_nothing(
     a, b = (
         subprocess.Popen(
             sweep_command(sweep, postgres_url, machines[m], TRIALS),
-            env=worker_env(),
+            env=cli_env(),
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         for m in ("a", "b")
     )
-    # Interrupt machine b in its first trial, once its run folder is being trained.
-    logs = machines["b"] / "sweep-pg" / "logs"
-    wait_for(lambda: any(logs.glob("trial-*.log")) or b.poll() is not None, "b's first trial")
-    b.send_signal(signal.SIGINT)
-    _, b_err = b.communicate(timeout=120)
-    assert b.returncode == 130, b_err
-    a_out, a_err = a.communicate(timeout=600)
-    assert a.returncode == 0, a_err
-
+    for worker in (a, b):
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err
     study = optuna.load_study(study_name="pg", storage=postgres_url)
-    states = [t.state for t in study.trials]
-    assert states.count(TrialState.COMPLETE) == TRIALS
-    assert TrialState.RUNNING not in states  # the interrupted trial was told, not abandoned
-    assert TrialState.FAIL in states  # ... as failed: it does not count, a new one ran
-    # Every completed trial is a completed run folder on the machine that trained it.
     done = {t.number: t.user_attrs["run"] for t in study.trials if t.state == TrialState.COMPLETE}
+    assert len(done) == len(study.trials) == TRIALS
+    # Every completed trial is a completed run folder on the machine that trained it.
     for run_name in done.values():
         folders = [m / "sweep-pg" / run_name for m in machines.values()]
         (found,) = [f for f in folders if f.is_dir()]
         assert Run(found).meta()["status"] == "completed"
-    assert json.loads(a_out)["counts"]["complete"] == TRIALS
+
+    # Machine b is asked for one more trial and interrupted in it (Ctrl-C).
+    logs = machines["b"] / "sweep-pg" / "logs"
+    before = set(logs.glob("trial-*.log"))
+    b = subprocess.Popen(
+        sweep_command(sweep, postgres_url, machines["b"], TRIALS + 1),
+        env=cli_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: set(logs.glob("trial-*.log")) - before or b.poll() is not None, "b's trial")
+    b.send_signal(signal.SIGINT)
+    _, b_err = b.communicate(timeout=120)
+    assert b.returncode == 130, b_err
+    study = optuna.load_study(study_name="pg", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    assert TrialState.RUNNING not in states  # the interrupted trial was told, not abandoned
+    assert states.count(TrialState.FAIL) == 1  # ... as failed: it does not count
+    assert states.count(TrialState.COMPLETE) == TRIALS
 
     # Machine b comes back: the study resumes from what the database holds.
     again = subprocess.run(
         sweep_command(sweep, postgres_url, machines["b"], TRIALS + 1),
-        capture_output=True, text=True, timeout=600, env=worker_env(),
+        capture_output=True, text=True, timeout=600, env=cli_env(),
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"]["complete"] == TRIALS + 1

@@ -3,18 +3,15 @@ afterwards, that its last checkpoint loads, and that `train --resume` finishes t
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-import inkbench
-from conftest import WORDS, tiny_config, write_folder
+from conftest import WORDS, cli_command, cli_env, tiny_config, write_folder
 from inkbench.cli import main
 from inkbench.runs.checkpoints import load_checkpoint
 from inkbench.runs.store import list_runs
@@ -29,12 +26,9 @@ def start_training(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(tmp_path / "lines", max_epochs=EPOCHS)))
     runs = tmp_path / "runs"
-    source = str(Path(inkbench.__file__).parents[1])  # this checkout's package, not another
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
-    code = "import sys; from inkbench.cli import main; sys.exit(main())"
     process = subprocess.Popen(
-        [sys.executable, "-c", code, "train", str(config), "--runs-dir", str(runs)],
-        env=env,
+        cli_command("train", str(config), "--runs-dir", str(runs)),
+        env=cli_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
