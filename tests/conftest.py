@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
@@ -77,6 +79,40 @@ def cli_env() -> dict[str, str]:
 
     source = str(Path(inkbench.__file__).parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+
+
+def interrupt_at(epoch: int, batch: int = 1) -> Callable[..., None]:
+    """An ``on_train_batch_start`` that presses Ctrl-C before batch ``batch`` of ``epoch``
+    (patched onto ``EpochLog`` by the resume tests)."""
+
+    def on_train_batch_start(
+        self: object, trainer: Any, pl_module: Any, _batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.current_epoch == epoch and batch_idx == batch:
+            raise KeyboardInterrupt
+
+    return on_train_batch_start
+
+
+def metrics_rows(run_path: Path) -> list[dict[str, str]]:
+    with (run_path / "metrics.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_trained_alike(straight: Run, resumed: Run, unit: str) -> None:
+    """``resumed`` wrote the metrics.csv of ``straight`` (timing aside) and ended with its
+    weights, bit for bit."""
+    from inkbench.runs.checkpoints import load_checkpoint
+
+    timing = ("epoch_time_s", f"train_{unit}_per_s", "train_flops_per_s", "mfu")
+    assert metrics_rows(resumed.path) == [
+        {**row, **{key: r2[key] for key in timing}}
+        for row, r2 in zip(metrics_rows(straight.path), metrics_rows(resumed.path), strict=True)
+    ]
+    a = load_checkpoint(straight.checkpoints / "last.ckpt")["state_dict"]
+    b = load_checkpoint(resumed.checkpoints / "last.ckpt")["state_dict"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.fixture(autouse=True, scope="session")

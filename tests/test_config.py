@@ -59,6 +59,7 @@ def test_bad_override_syntax(text: str) -> None:
     [
         (["trainer.max_epoch=3"], r"trainer\.max_epoch: unknown key"),
         (["trainer.max_epochs=abc"], r"trainer\.max_epochs: .*integer.*'abc'"),
+        (["trainer.checkpoint_every_minutes=0"], r"trainer\.checkpoint_every_minutes: .*greater"),
         (["model.name=nope"], r"model\.name: unknown model 'nope'; choose one of: .*crnn"),
         (["data.name=nope"], r"data\.name: unknown dataset 'nope'; choose one of: .*folder"),
         (["model.hiden=3"], r"model\.hiden: unknown option for model 'crnn'; valid options: "),

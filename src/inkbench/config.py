@@ -361,6 +361,9 @@ class TrainerConfig(_Section):
     """Whether lower or higher monitor values are better."""
     save_top_k: int = Field(1, ge=1)
     """Keep the k best checkpoints by monitor: best.ckpt plus best-epochN.ckpt files when k > 1."""
+    checkpoint_every_minutes: float | None = Field(30.0, gt=0)
+    """Also write last.ckpt inside an epoch, this many minutes of training after the last one
+    (None: at the end of each epoch only): a run stopped mid-epoch resumes where it was."""
     min_lr: float = Field(0.0, ge=0)
     """Stop once every learning rate has fallen below this (0: never)."""
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_MODELS, tiny_cls_config, tiny_config
+from conftest import TINY_MODELS, interrupt_at, tiny_cls_config, tiny_config
 from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.inspect.progression import Progression, draw_progression
@@ -115,14 +115,6 @@ def test_recording_does_not_change_training(line_folder: Path, tmp_path: Path) -
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-def _interrupt_in_epoch(epoch: int):
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.current_epoch == epoch and batch_idx == 1:
-            raise KeyboardInterrupt
-
-    return on_train_batch_start
-
-
 @pytest.mark.slow
 def test_a_resumed_run_continues_the_sequence(
     line_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -131,7 +123,7 @@ def test_a_resumed_run_continues_the_sequence(
     runs = tmp_path / "runs"
     straight = trained(raw, runs, "straight")
     with monkeypatch.context() as patch:
-        patch.setattr(EpochLog, "on_train_batch_start", _interrupt_in_epoch(2), raising=False)
+        patch.setattr(EpochLog, "on_train_batch_start", interrupt_at(2), raising=False)
         with pytest.raises(SystemExit):
             trained(raw, runs, "broken")
     (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]

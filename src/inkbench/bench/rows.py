@@ -13,11 +13,14 @@ from inkbench.runs.store import Run
 def config_hash(cfg: Config) -> str:
     """Short digest of a resolved config: equal hashes, equal training recipes.
 
-    ``eval`` (the sets reported after training) and ``inspect`` (what training records on
-    the side) are left out: they change no training, and runs made before the sections
-    existed keep their hash.
+    ``eval`` (the sets reported after training), ``inspect`` (what training records on the
+    side) and ``trainer.checkpoint_every_minutes`` are left out: they change no training, and
+    runs made before they existed keep their hash.
     """
     recipe = {k: v for k, v in cfg.to_dict().items() if k not in ("eval", "inspect")}
+    recipe["trainer"] = {
+        k: v for k, v in recipe["trainer"].items() if k != "checkpoint_every_minutes"
+    }
     text = json.dumps(recipe, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -14,6 +14,7 @@ from inkbench.config import PreprocessConfig
 from inkbench.data.charset import Charset
 from inkbench.data.datasets import LineDataset
 from inkbench.data.preprocess import normalize_line
+from inkbench.data.resumable import ResumableLoader
 from inkbench.data.shards import ONE_PROCESS, Shard, TrainShards
 
 
@@ -211,18 +212,16 @@ def line_loader(
         "persistent_workers": workers > 0,
         "collate_fn": collate_lines,
     }
-    if shard.world_size > 1:
+    if shuffle or shard.world_size > 1:
         batches = _sharded_batches(len(data), widths, batch_size, shuffle, seed, shard)
+        if shuffle:
+            return ResumableLoader(data, batches, **common)
         return torch.utils.data.DataLoader(data, batch_sampler=batches, **common)
     if widths is not None:
-        batches = (
-            WidthBuckets(widths, batch_size, seed)
-            if shuffle
-            else sorted_batches(widths, batch_size)
+        return torch.utils.data.DataLoader(
+            data, batch_sampler=sorted_batches(widths, batch_size), **common
         )
-        return torch.utils.data.DataLoader(data, batch_sampler=batches, **common)
-    sampler = EpochShuffle(len(data), seed) if shuffle else None
-    return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, **common)
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, **common)
 
 
 def _sharded_batches(

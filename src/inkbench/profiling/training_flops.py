@@ -17,6 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,6 +64,25 @@ class TrainingFlops:
     def add(self, inputs: Sequence[torch.Tensor]) -> None:
         """Record one training batch by its model inputs (cheap: nothing is counted here)."""
         self._batches.append(input_key(inputs))
+
+    def state_dict(self) -> dict[str, list[list[Any]]]:
+        """The batches recorded since the last ``end_epoch``, in plain types (a checkpoint
+        written mid-epoch keeps them, and checkpoints load with ``weights_only=True``)."""
+        return {
+            "batches": [
+                [[list(shape), str(dtype), str(device)] for shape, dtype, device in key]
+                for key in self._batches
+            ]
+        }
+
+    def load_state_dict(self, state: dict[str, list[list[Any]]]) -> None:
+        self._batches = [
+            tuple(
+                (tuple(shape), getattr(torch, dtype.removeprefix("torch.")), torch.device(device))
+                for shape, dtype, device in key
+            )
+            for key in state["batches"]
+        ]
 
     def count(self, key: Key) -> int:
         """Exact forward + backward FLOPs of one batch of inputs ``key`` (then cached)."""

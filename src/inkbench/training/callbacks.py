@@ -73,6 +73,21 @@ class StepSeed(L.Callback):
         )
 
 
+class LoaderPlace(L.Callback):
+    """Give the training loaders (``ResumableLoader``) the place a checkpoint saved for them.
+
+    Lightning loads a loader's state when it sets the loaders up, but a one-cycle schedule asks
+    for ``trainer.estimated_stepping_batches``, which sets them up before the checkpoint's state
+    is read; Lightning then never loads it (its issue #20550, open in 2.6). Here it is loaded at
+    train start, before the first batch is drawn, through Lightning's own (private) step.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loop = trainer.fit_loop
+        if loop._combined_loader_states_to_load:
+            loop._load_combined_loader_states()
+
+
 class EpochLog(L.Callback):
     """One metrics.csv row per epoch, fresh plots, and a plain progress line.
 
@@ -83,6 +98,11 @@ class EpochLog(L.Callback):
     (``TrainingFlops``), counted after the epoch's clock has stopped. Under ddp the loss,
     items and FLOPs are summed over the processes, MFU divides by their number x one device's
     peak, and process 0 alone writes.
+
+    A checkpoint written inside an epoch (``TimedCheckpoint``) keeps the epoch so far: a run
+    resumed from it writes the row an uninterrupted run writes, its time without the pause.
+    Under ddp every process takes process 0's part before the checkpoint: items stay exact,
+    that part's loss and FLOPs are process 0's times the number of processes.
     """
 
     def __init__(
@@ -102,6 +122,9 @@ class EpochLog(L.Callback):
         self._unit = "lines"
         self._flops: TrainingFlops | None = None  # None once counting failed
         self._peak = 0.0
+        self._epoch = -1  # the epoch being trained
+        self._batches = 0  # its batches trained so far
+        self._resumed: dict[str, Any] | None = None  # state of a checkpoint, until train start
         self._validated = -1  # the last epoch whose validation finished
         self._logged = -1  # the last epoch with a metrics.csv row
         self.batch_flops: list[int] = []
@@ -117,6 +140,7 @@ class EpochLog(L.Callback):
             self._flops = TrainingFlops(pl_module.model)
         except Exception as exc:  # MFU is a measurement: never the reason a run fails
             self._stop_counting(exc)
+        self._resume_epoch(trainer)
         if not trainer.is_global_zero:
             return  # under ddp, process 0 writes the run folder; the others count FLOPs
         # A resumed run redoes the epoch it was interrupted in: drop rows from that epoch on.
@@ -146,7 +170,39 @@ class EpochLog(L.Callback):
             stacklevel=2,
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self._epoch,
+            "batches": self._batches,
+            "items": self._items,
+            "loss_sum": self._loss_sum,
+            "elapsed_s": time.perf_counter() - self._start,
+            "validation_s": self._validation_s,
+            "flops": self._flops.state_dict() if self._flops is not None else None,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resumed = state_dict
+
+    def _resume_epoch(self, trainer: L.Trainer) -> None:
+        """Take up the epoch where a checkpoint written inside it left it (Lightning does not
+        call on_train_epoch_start when it resumes inside an epoch)."""
+        state, self._resumed = self._resumed, None
+        if (
+            state is None
+            or state["epoch"] != trainer.current_epoch
+            or not 0 < state["batches"] < trainer.num_training_batches
+        ):
+            return
+        self._epoch, self._batches = state["epoch"], state["batches"]
+        self._items, self._loss_sum = state["items"], state["loss_sum"]
+        self._start = time.perf_counter() - state["elapsed_s"]
+        self._validation_s = state["validation_s"]
+        if self._flops is not None and state["flops"] is not None:
+            self._flops.load_state_dict(state["flops"])
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch, self._batches = trainer.current_epoch, 0
         self._start = time.perf_counter()
         self._validation_s = 0.0
         self._items = 0
@@ -177,6 +233,7 @@ class EpochLog(L.Callback):
     ) -> None:
         # Averaged here rather than read from Lightning's epoch aggregate, which a resumed
         # run restores with the previous epoch's batches still in it.
+        self._batches = i + 1
         self._items += len(batch)
         self._loss_sum += float(outputs["loss"]) * len(batch)
         if self._flops is not None:

@@ -6,8 +6,10 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from inkbench.runs.compare import diff_configs, flatten
 from inkbench.runs.store import PARTIAL_PREFIX, Run, create_run
 from inkbench.tasks import build_task
 from inkbench.tasks.base import parameter_counts
-from inkbench.training.callbacks import EpochLog, MinLRStop, StepSeed
+from inkbench.training.callbacks import EpochLog, LoaderPlace, MinLRStop, StepSeed
 from inkbench.training.precision import resolve_precision
 from inkbench.training.progression import progression_recorder
 
@@ -64,6 +66,24 @@ class TopKCheckpoint(RunCheckpoint):
     A class of its own so its Lightning state key differs from the ``best`` callback's, which
     monitors the same metric.
     """
+
+
+class TimedCheckpoint(RunCheckpoint):
+    """last.ckpt inside an epoch too, every ``train_time_interval`` of training.
+
+    Not after an epoch's last batch: the epoch's own last.ckpt follows, after validation. The
+    training loaders (``ResumableLoader``) and ``EpochLog`` keep their place in it.
+    """
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        if i + 1 < trainer.num_training_batches:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, i)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The epoch's own last.ckpt has just been written: the interval starts again here.
+        self._last_time_checked = time.monotonic()
 
 
 def step_options(cfg: Config) -> dict[str, Any]:
@@ -200,9 +220,20 @@ def build_trainer(
         enable_version_counter=False,
         save_on_train_epoch_end=True,
     )
-    top_k: list[L.Callback] = []
+    saving: list[L.Callback] = []
+    if t.checkpoint_every_minutes is not None:
+        saving.append(
+            TimedCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="last",
+                save_top_k=1,
+                enable_version_counter=False,
+                train_time_interval=timedelta(minutes=t.checkpoint_every_minutes),
+                save_on_train_epoch_end=True,
+            )
+        )
     if t.save_top_k > 1:
-        top_k.append(
+        saving.append(
             TopKCheckpoint(
                 dirpath=run_dir / "checkpoints",
                 filename="best-epoch{epoch:03d}",
@@ -225,9 +256,10 @@ def build_trainer(
         callbacks=[
             best,
             last,
-            *top_k,
+            *saving,
             *stopping_callbacks(cfg),
             StepSeed(cfg.seed),
+            LoaderPlace(),
             # Plain progress lines when there is no terminal for a progress bar.
             EpochLog(run_dir, console, step_lines=not sys.stderr.isatty()),
             *(callbacks or []),

@@ -108,7 +108,7 @@ def test_random_transforms_depend_on_epoch_and_index_only(image_folder: Path) ->
     epochs = []
     for workers in (0, 2):  # the same batches whichever process loads them
         loader = image_loader(items, 6, True, seed=5, num_workers=workers)
-        loader.sampler.set_epoch(3)  # as Lightning does
+        loader.batch_sampler.sampler.set_epoch(3)  # as Lightning does
         epochs.append([batch.images for batch in loader])
     assert len(epochs[0]) == 6  # 36 images, 6 per batch
     assert all(torch.equal(a, b) for a, b in zip(*epochs, strict=True))

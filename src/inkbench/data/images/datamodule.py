@@ -24,6 +24,7 @@ from inkbench.data.images.dataset import ImageDataset
 from inkbench.data.images.files import ImageFiles
 from inkbench.data.images.transforms import image_transform
 from inkbench.data.lines import EpochShuffle
+from inkbench.data.resumable import ResumableLoader
 from inkbench.data.rng import seeded
 from inkbench.data.shards import ONE_PROCESS, Shard, TrainShards
 from inkbench.data.splits import SplitDataModule
@@ -239,19 +240,12 @@ def image_loader(
         "persistent_workers": workers > 0,
         "collate_fn": collate_images,
     }
-    if shard.world_size > 1:
-        return DataLoader(
-            items,
-            batch_sampler=_sharded_batches(len(items), batch_size, shuffle, seed, shard),
-            **common,
-        )
-    return DataLoader(
-        items,
-        batch_size=batch_size,
-        sampler=EpochItems(len(items), seed) if shuffle else None,
-        drop_last=shuffle and len(items) > batch_size,
-        **common,
-    )
+    if shuffle or shard.world_size > 1:
+        batches = _sharded_batches(len(items), batch_size, shuffle, seed, shard)
+        if shuffle:
+            return ResumableLoader(items, batches, **common)
+        return DataLoader(items, batch_sampler=batches, **common)
+    return DataLoader(items, batch_size=batch_size, **common)
 
 
 def _sharded_batches(

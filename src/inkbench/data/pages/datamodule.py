@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -27,6 +27,7 @@ from inkbench.config import Config, PageInputConfig
 from inkbench.data.datasets import DATASETS
 from inkbench.data.images.datamodule import EpochItems
 from inkbench.data.pages.page import Page, PageDataset
+from inkbench.data.resumable import ResumableLoader
 from inkbench.data.rng import seeded
 from inkbench.data.splits import SplitDataModule
 from inkbench.data.subset import subset_indices
@@ -216,15 +217,16 @@ def page_loader(
 ) -> DataLoader:
     """A DataLoader of PageBatches; training drops a last partial batch (BatchNorm)."""
     workers = 0 if items.cached else workers  # cached pages need no rendering workers
-    return DataLoader(
-        items,
-        batch_size=batch_size,
-        sampler=EpochItems(len(items), seed) if shuffle else None,
-        drop_last=shuffle and len(items) > batch_size,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        collate_fn=collate_pages,
-    )
+    common = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "collate_fn": collate_pages,
+    }
+    if shuffle:
+        drop = len(items) > batch_size
+        batches = BatchSampler(EpochItems(len(items), seed), batch_size, drop_last=drop)
+        return ResumableLoader(items, batches, **common)
+    return DataLoader(items, batch_size=batch_size, **common)
 
 
 class PageDataModule(SplitDataModule[PageItems]):
