@@ -6,7 +6,10 @@ without the character LM, on one split of the run's dataset. Prints the CER and 
 of each, the weights in one run on the same lines.
 
     python benchmarks/joint_ctc_decoding.py RUN [--checkpoint last] [--split val]
-        [--weights 0,0.3,0.5] [--beam 10] [--lm chars.arpa --alpha A --beta B]
+        [--lines N] [--weights 0,0.3,0.5] [--beam 10] [--lm chars.arpa --alpha A --beta B]
+
+``--lines N`` reads the split's first N lines only (a split of a synthetic dataset: its
+``data.<split>_size``), for the speed of a wide beam in minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inkbench.config import apply_overrides, validate_config
 from inkbench.environment import header
 from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
 from inkbench.runs.store import find_run
@@ -26,6 +30,7 @@ def main() -> None:
     parser.add_argument("run", help="Run folder, or its name in --runs-dir.")
     parser.add_argument("--checkpoint", default="last", help="best or last.")
     parser.add_argument("--split", default="val")
+    parser.add_argument("--lines", type=int, help="The split's first N lines only.")
     parser.add_argument("--weights", default="0,0.3,0.5", help="ctc_decode_weight values.")
     parser.add_argument("--beam", type=int, default=10, help="Beam width.")
     parser.add_argument("--lm", type=Path, help="Character LM (ARPA) fused into every search.")
@@ -37,7 +42,11 @@ def main() -> None:
     base = Recognizer.from_run(run, args.checkpoint)
     if not base.cfg.task.ctc_weight:
         raise SystemExit(f"error: {run.path}: not a run with task.ctc_weight > 0 (no CTC head)")
-    lines = load_split(base.cfg, args.split)
+    cfg = base.cfg
+    if args.lines is not None:
+        size = [f"data.{args.split}_size={args.lines}"]
+        cfg = validate_config(apply_overrides(cfg.to_dict(), size), "--lines")
+    lines = load_split(cfg, args.split)
     print(header())
     lm = f", LM {args.lm} (alpha {args.alpha}, beta {args.beta})" if args.lm else ""
     print(f"run: {run.path} ({args.checkpoint}.ckpt), {args.split}: {len(lines)} lines")
