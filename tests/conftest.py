@@ -7,7 +7,7 @@ import gzip
 import os
 import struct
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 if TYPE_CHECKING:
+    from inkbench.config import Config
     from inkbench.runs.store import Run
 
 WORDS = ["ab", "ba", "abc", "cab", "bca", "a b", "cc", "acb"]
@@ -81,17 +82,26 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
 
 
-def interrupt_at(epoch: int, batch: int = 1) -> Callable[..., None]:
-    """An ``on_train_batch_start`` that presses Ctrl-C before batch ``batch`` of ``epoch``
-    (patched onto ``EpochLog`` by the resume tests)."""
+def straight_and_broken(
+    cfg: Config, runs: Path, monkeypatch: pytest.MonkeyPatch, epoch: int, batch: int = 1
+) -> tuple[Run, Run]:
+    """``cfg`` trained to the end as run "straight", and again as run "broken", stopped by
+    Ctrl-C before batch ``batch`` of ``epoch``: the two runs of a resume test."""
+    from inkbench.runs.store import list_runs
+    from inkbench.training.callbacks import EpochLog
+    from inkbench.training.trainer import train
 
-    def on_train_batch_start(
-        self: object, trainer: Any, pl_module: Any, _batch: Any, batch_idx: int
-    ) -> None:
+    def ctrl_c(self: object, trainer: Any, pl_module: Any, _batch: Any, batch_idx: int) -> None:
         if trainer.current_epoch == epoch and batch_idx == batch:
             raise KeyboardInterrupt
 
-    return on_train_batch_start
+    straight = train(cfg, runs, name="straight", argv=[])
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochLog, "on_train_batch_start", ctrl_c, raising=False)
+        with pytest.raises(SystemExit):
+            train(cfg, runs, name="broken", argv=[])
+    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    return straight, broken
 
 
 def metrics_rows(run_path: Path) -> list[dict[str, str]]:

@@ -13,14 +13,18 @@ import torchvision
 import yaml
 from PIL import Image
 
-from conftest import SHAPES, assert_trained_alike, interrupt_at, tiny_cls_config, write_image_folder
+from conftest import (
+    SHAPES,
+    assert_trained_alike,
+    straight_and_broken,
+    tiny_cls_config,
+    write_image_folder,
+)
 from inkbench.cli import main
 from inkbench.config import load_config, validate_config
 from inkbench.data.images.files import read_image
 from inkbench.evaluation.classify import Classifier, evaluate_classifier
 from inkbench.runs.checkpoints import load_checkpoint
-from inkbench.runs.store import list_runs
-from inkbench.training.callbacks import EpochLog
 from inkbench.training.trainer import train
 
 pytestmark = pytest.mark.slow
@@ -139,12 +143,7 @@ def test_resume_matches_an_uninterrupted_run_with_random_transforms(
     raw["optim"]["scheduler"] = "cosine"
     cfg = validate_config(raw, "test")
     runs = tmp_path / "runs"
-    straight = train(cfg, runs, name="straight", argv=[])
-    with monkeypatch.context() as patch:
-        patch.setattr(EpochLog, "on_train_batch_start", interrupt_at(2, batch=3), raising=False)
-        with pytest.raises(SystemExit):
-            train(cfg, runs, name="broken", argv=[])
-    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    straight, broken = straight_and_broken(cfg, runs, monkeypatch, epoch=2, batch=3)
     # 6 batches an epoch: the last checkpoint is after epoch 1, or after batch 2 of epoch 2.
     steps = 12 if minutes == 30.0 else 15
     assert load_checkpoint(broken.checkpoints / "last.ckpt")["global_step"] == steps

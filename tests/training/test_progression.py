@@ -11,13 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_MODELS, interrupt_at, tiny_cls_config, tiny_config
+from conftest import TINY_MODELS, straight_and_broken, tiny_cls_config, tiny_config
 from inkbench.cli import main
 from inkbench.config import validate_config
 from inkbench.inspect.progression import Progression, draw_progression
 from inkbench.runs.checkpoints import load_checkpoint
-from inkbench.runs.store import Run, list_runs
-from inkbench.training.callbacks import EpochLog
+from inkbench.runs.store import Run
 from inkbench.training.trainer import train
 
 TIMING = ("epoch_time_s", "train_lines_per_s", "train_images_per_s", "train_flops_per_s", "mfu")
@@ -121,12 +120,7 @@ def test_a_resumed_run_continues_the_sequence(
 ) -> None:
     raw = with_progression(tiny_config(line_folder, max_epochs=3), layers=["cnn.0"])
     runs = tmp_path / "runs"
-    straight = trained(raw, runs, "straight")
-    with monkeypatch.context() as patch:
-        patch.setattr(EpochLog, "on_train_batch_start", interrupt_at(2), raising=False)
-        with pytest.raises(SystemExit):
-            trained(raw, runs, "broken")
-    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    straight, broken = straight_and_broken(validate_config(raw, "test"), runs, monkeypatch, epoch=2)
     folder = broken.path / "progression"
     assert sorted(recorded_names(folder)) == ["epoch-000", "epoch-001", "epoch-002"]
     # As if interrupted between this epoch's maps and its checkpoint: a file of an epoch that

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import assert_trained_alike, interrupt_at
+from conftest import assert_trained_alike, straight_and_broken
 from inkbench.config import apply_overrides, load_config, validate_config
 from inkbench.errors import InkbenchError
 from inkbench.evaluation.evaluate import Recognizer, evaluate
@@ -110,13 +110,7 @@ def test_resume_matches_uninterrupted_run(
 ) -> None:
     cfg = load_config(tiny_config_file, ["trainer.max_epochs=3", *overrides])
     runs = tmp_path / "runs"
-    straight = train(cfg, runs, name="straight", argv=[])
-
-    with monkeypatch.context() as patch:
-        patch.setattr(EpochLog, "on_train_batch_start", interrupt_at(2), raising=False)
-        with pytest.raises(SystemExit):
-            train(cfg, runs, name="broken", argv=[])
-    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    straight, broken = straight_and_broken(cfg, runs, monkeypatch, epoch=2)
     meta = broken.meta()
     assert meta["status"] == "interrupted"
     assert "interrupted" in meta["error"]
@@ -182,12 +176,7 @@ def test_a_run_resumed_from_its_last_checkpoint_trains_as_an_uninterrupted_one(
     )
     cfg = validate_config(apply_overrides(raw, ["trainer.max_epochs=3", checkpoint]), "test")
     runs = tmp_path / "runs"
-    straight = train(cfg, runs, name="straight", argv=[])
-    with monkeypatch.context() as patch:
-        patch.setattr(EpochLog, "on_train_batch_start", interrupt_at(1, batch=2), raising=False)
-        with pytest.raises(SystemExit):
-            train(cfg, runs, name="broken", argv=[])
-    (broken,) = [r for r in list_runs(runs) if r.name.endswith("broken")]
+    straight, broken = straight_and_broken(cfg, runs, monkeypatch, epoch=1, batch=2)
     last = load_checkpoint(broken.checkpoints / "last.ckpt")
     assert (last["epoch"], last["global_step"]) == saved
     resumed = train(cfg, runs, resume=broken, argv=["resume"])
