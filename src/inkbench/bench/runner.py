@@ -215,7 +215,7 @@ def run_bench(
                 console.print(f"[{name}] training {cfg.model.name}")
                 run = train(cfg, folder, name=name, argv=argv, console=console)
             elif run.status() != "completed":
-                console.print(f"[{name}] continuing {run.path} from its last epoch")
+                console.print(f"[{name}] continuing {run.path} from its last checkpoint")
                 trained_cfg = _as_trained(cfg, run.config())
                 run = train(trained_cfg, folder, name=name, resume=run, argv=argv, console=console)
             else:

@@ -50,7 +50,7 @@ def bench(
         typer.Option(
             help="Continue this benchmark folder (same suite, --quick and overrides; --models "
             "may differ): completed runs are kept and measured again, an interrupted or killed "
-            "run continues from its last epoch, the others are trained."
+            "run continues from its last checkpoint, the others are trained."
         ),
     ] = None,
     ocr: Annotated[
