@@ -158,8 +158,12 @@ def test_two_machines_share_a_study_and_an_interrupted_worker_loses_nothing(
         _, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err
     study = optuna.load_study(study_name="pg", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    # Two machines may both start a trial when one is still missing: a study can end with
+    # more than it asked for, never fewer (a diverged trial counts as pruned).
+    counted = states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED)
+    assert counted == len(states) >= TRIALS, states
     done = {t.number: t.user_attrs["run"] for t in study.trials if t.state == TrialState.COMPLETE}
-    assert len(done) == len(study.trials) == TRIALS
     # Every completed trial is a completed run folder on the machine that trained it.
     for run_name in done.values():
         folders = [m / "sweep-pg" / run_name for m in machines.values()]
@@ -170,7 +174,7 @@ def test_two_machines_share_a_study_and_an_interrupted_worker_loses_nothing(
     logs = machines["b"] / "sweep-pg" / "logs"
     before = set(logs.glob("trial-*.log"))
     b = subprocess.Popen(
-        sweep_command(sweep, postgres_url, machines["b"], TRIALS + 1),
+        sweep_command(sweep, postgres_url, machines["b"], counted + 1),
         env=cli_env(),
         text=True,
         stdout=subprocess.PIPE,
@@ -184,15 +188,17 @@ def test_two_machines_share_a_study_and_an_interrupted_worker_loses_nothing(
     states = [t.state for t in study.trials]
     assert TrialState.RUNNING not in states  # the interrupted trial was told, not abandoned
     assert states.count(TrialState.FAIL) == 1  # ... as failed: it does not count
-    assert states.count(TrialState.COMPLETE) == TRIALS
+    assert states.count(TrialState.COMPLETE) == len(done)
 
     # Machine b comes back: the study resumes from what the database holds.
     again = subprocess.run(
-        sweep_command(sweep, postgres_url, machines["b"], TRIALS + 1),
+        sweep_command(sweep, postgres_url, machines["b"], counted + 1),
         capture_output=True, text=True, timeout=600, env=cli_env(),
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["counts"]["complete"] == TRIALS + 1
     study = optuna.load_study(study_name="pg", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == counted + 1
     completed = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
-    assert set(done) < completed and len(completed) == TRIALS + 1
+    assert set(done) <= completed
+    assert json.loads(again.stdout)["counts"]["complete"] == len(completed)
