@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 import yaml
 
 from conftest import tiny_config, write_folder
@@ -36,6 +37,7 @@ def write_suite(tmp_path: Path, line_folder: Path, **extra: object) -> Path:
         "overrides": {"trainer.max_epochs": 3},
         "quick": {"trainer.limit_train_batches": 2},
         "beam_width": 3,
+        "tune_beam_width": 2,
         "lm": {"order": 3, "alphas": [0.2, 0.5], "betas": [0.0]},
         "ctc_decode_weights": [0.4, 0.6],
         "transfer": {"other": {"data": {"name": "folder", "path": str(other)}}},
@@ -83,23 +85,26 @@ def test_bench_json_leaderboard_and_files(
             assert row["lm_alpha"] in (0.2, 0.5) and row["lm_beta"] == 0.0
         joint = row["name"] == "attn" and row["decoder"] != "greedy"
         assert (row["ctc_decode_weight"] in (0.4, 0.6)) if joint else row["ctc_decode_weight"] == 0
+        # Weights are chosen on val with beams of tune_beam_width (2), then test with 3.
         if row["decoder"] == "beam+ctc":  # the weight that reads val best (first on ties)
-            beam = {"decoder": "beam", "beam_width": 3, "lm": None}
+            beam = {"decoder": "beam", "beam_width": 2, "lm": None}
             val = [
                 evaluate(run, "val", decoding={**beam, "ctc_decode_weight": w})["cer"]
                 for w in (0.4, 0.6)
             ]
             assert row["ctc_decode_weight"] == (0.4, 0.6)[val.index(min(val))]
-            beam["ctc_decode_weight"] = row["ctc_decode_weight"]
+            beam.update(beam_width=3, ctc_decode_weight=row["ctc_decode_weight"])
             assert row["cer"] == pytest.approx(evaluate(run, "test", decoding=beam)["cer"])
-        if row["decoder"] == "beam+ctc+lm":  # the head's and the LM's weights chosen together
-            lm = {"decoder": "beam", "beam_width": 3, "lm": str(folder / "chars.arpa")}
-            grid = [(w, a) for w in (0.4, 0.6) for a in (0.2, 0.5)]
-            val = [
-                evaluate(run, "val", decoding={**lm, "ctc_decode_weight": w, "lm_alpha": a})["cer"]
-                for w, a in grid
-            ]
-            assert (row["ctc_decode_weight"], row["lm_alpha"]) == grid[val.index(min(val))]
+        if row["decoder"] == "beam+ctc+lm":  # the LM's weights, at the beam's CTC weight
+            (beam_row,) = [r for r in rows if (r["name"], r["decoder"]) == ("attn", "beam+ctc")]
+            weight = beam_row["ctc_decode_weight"]
+            assert row["ctc_decode_weight"] == weight
+            lm = {"decoder": "beam", "beam_width": 2, "lm": str(folder / "chars.arpa")}
+            lm.update(ctc_decode_weight=weight, lm_beta=0.0)
+            val = [evaluate(run, "val", decoding={**lm, "lm_alpha": a})["cer"] for a in (0.2, 0.5)]
+            assert row["lm_alpha"] == (0.2, 0.5)[val.index(min(val))]
+            lm.update(beam_width=3, lm_alpha=row["lm_alpha"])
+            assert row["cer"] == pytest.approx(evaluate(run, "test", decoding=lm)["cer"])
     with (folder / "leaderboard.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == 6 and "other_cer" in table[0]
@@ -176,6 +181,70 @@ def test_resume_measures_again_and_trains_only_the_missing_models(
     (tmp_path / "crnn.yaml").write_text(yaml.safe_dump(cfg))
     assert main([*base, "--resume", str(folder)]) == 2
     assert "was trained with another config than models.crnn" in capsys.readouterr().err
+
+
+def test_a_stopped_measurement_goes_on_from_what_it_had_measured(
+    tmp_path: Path,
+    line_folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from inkbench.bench import ocr
+    from inkbench.evaluation import memo
+
+    suite = write_suite(tmp_path, line_folder, decoders=["greedy", "beam+lm"])
+    runs = tmp_path / "runs"
+    base = ["bench", str(suite), "--quick", "--runs-dir", str(runs), "--models", "crnn"]
+    base.append("trainer.max_epochs=1")
+    # Decoded line sets: greedy on test and other; beam+lm on val (two alphas), test, other.
+    decoded: list[int] = []
+    timed: list[str] = []
+    stop_at = [3]
+    real_predict, real_speed = memo.predict_lines, ocr.transcription_speed
+
+    def predict(recognizer: object, lines: object, *args: object) -> object:
+        if len(decoded) == stop_at[0]:
+            raise KeyboardInterrupt  # the sitting ends in beam+lm's second val search
+        decoded.append(len(lines))  # type: ignore[arg-type]
+        return real_predict(recognizer, lines, *args)  # type: ignore[arg-type]
+
+    def speed(recognizer: object, *args: object) -> object:
+        timed.append(recognizer.cfg.task.decoder)  # type: ignore[attr-defined]
+        return real_speed(recognizer, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(memo, "predict_lines", predict)
+    monkeypatch.setattr(ocr, "transcription_speed", speed)
+    assert main(base) == 130  # Ctrl+C
+    capsys.readouterr()
+    assert timed == ["greedy"]
+    (folder,) = runs.iterdir()
+    stop_at[0], decoded[:], timed[:] = 99, [], []
+    assert main([*base, "--json", "--resume", str(folder)]) == 0
+    resumed = json.loads(capsys.readouterr().out)["models"]
+    assert len(decoded) == 3 and timed == ["beam"]  # only what the first sitting had not done
+    assert sorted(r["decoder"] for r in resumed) == ["beam+lm", "greedy"]
+
+    # What was kept is what measuring again from nothing gives, the timings aside.
+    shutil.rmtree(folder / "measured")
+    decoded[:], timed[:] = [], []
+    assert main([*base, "--json", "--resume", str(folder)]) == 0
+    fresh = json.loads(capsys.readouterr().out)["models"]
+    assert len(decoded) == 6 and timed == ["greedy", "beam"]
+    timing = ("latency", "lines_per_s", "load_1m")
+    assert [{k: v for k, v in r.items() if not k.startswith(timing)} for r in resumed] == [
+        {k: v for k, v in r.items() if not k.startswith(timing)} for r in fresh
+    ]
+
+    # A checkpoint with other weights is another model: nothing kept of the old one counts.
+    (run,) = folder.glob("*-crnn")
+    best = run / "checkpoints" / "best.ckpt"
+    state = torch.load(best, weights_only=True)
+    first = next(iter(state["state_dict"]))
+    state["state_dict"][first] = state["state_dict"][first] + 0.01
+    torch.save(state, best)
+    decoded[:], timed[:] = [], []
+    assert main([*base, "--resume", str(folder)]) == 0
+    assert len(decoded) == 6 and timed == ["greedy", "beam"]
 
 
 class _StopAtSecondEpoch(L.Callback):

@@ -11,7 +11,7 @@ import yaml
 from conftest import tiny_config
 from inkbench.cli import main
 from inkbench.config import load_config
-from inkbench.evaluation import lm_weights
+from inkbench.evaluation import memo
 from inkbench.evaluation.evaluate import LinePrediction
 from inkbench.evaluation.lm_weights import search_lm_weights
 from inkbench.runs.store import Run
@@ -55,9 +55,10 @@ def test_every_pair_is_decoded_with_its_own_weights_and_the_lowest_cer_wins(
         seen.append((task.decoder, task.lm, task.lm_alpha, task.lm_beta, task.beam_width))
         # One wrong character in ten per unit of distance from (0.6, 2): best at (0.6, 2).
         wrong = round(abs(task.lm_alpha - 0.6) * 10 + abs(task.lm_beta - 2))
-        return [LinePrediction(0, "f", "a" * 10, "b" * wrong + "a" * (10 - wrong))]
+        line = "b" * wrong + "a" * (10 - wrong)
+        return [LinePrediction(i, "f", "a" * 10, line) for i in range(len(lines))]
 
-    monkeypatch.setattr(lm_weights, "predict_lines", fake_predict)
+    monkeypatch.setattr(memo, "predict_lines", fake_predict)
     search = search_lm_weights(trained, lm, [0.3, 0.6, 0.9], [0.0, 2.0], "val", beam_width=3)
     assert search.best == (0.6, 2.0) and search.scores[0.6, 2.0] == 0.0
     assert search.scores[0.3, 0.0] == pytest.approx(0.5)  # 3 + 2 wrong of 10
@@ -112,9 +113,10 @@ def test_lm_tune_searches_the_ctc_head_weight_with_the_lm_weights(
         seen.append((task.ctc_decode_weight, task.lm_alpha))
         # One wrong character in ten per 0.1 away from (ctc 0.6, alpha 0.5).
         wrong = round(abs(task.ctc_decode_weight - 0.6) * 10 + abs(task.lm_alpha - 0.5) * 10)
-        return [LinePrediction(0, "f", "a" * 10, "b" * wrong + "a" * (10 - wrong))]
+        line = "b" * wrong + "a" * (10 - wrong)
+        return [LinePrediction(i, "f", "a" * 10, line) for i in range(len(lines))]
 
-    monkeypatch.setattr(lm_weights, "predict_lines", fake_predict)
+    monkeypatch.setattr(memo, "predict_lines", fake_predict)
     capsys.readouterr()
     run = str(next(runs.iterdir()))
     args = ["lm", "tune", run, "--lm", str(lm), "--alphas", "0.2,0.5", "--betas", "0",

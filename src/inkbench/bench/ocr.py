@@ -3,6 +3,7 @@ with every decoder on the test split and the suite's transfer sets, rows ranked 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,18 @@ from inkbench.bench.rows import config_hash, training_columns
 from inkbench.bench.suite import OcrSuite
 from inkbench.config import Config
 from inkbench.data.export import split_texts
+from inkbench.data.lines import EncodedLines
 from inkbench.decoding.lm import CharNgramLM
-from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
-from inkbench.evaluation.lm_weights import best_search, search_lm_weights
+from inkbench.evaluation.evaluate import Recognizer, load_split
+from inkbench.evaluation.lm_weights import search_lm_weights
+from inkbench.evaluation.memo import Memo, decoding_key, file_digest, kept_rates
 from inkbench.evaluation.sets import check_eval_sets, load_eval_set
 from inkbench.runs.plots import read_metrics
 from inkbench.runs.store import METRICS_FILE, Run
 
 LM_FILE = "chars.arpa"
+#: Folder of the benchmark folder keeping what was measured of each run (``evaluation.memo``).
+MEMO_FOLDER = "measured"
 
 #: Columns of every row, in the order of leaderboard.csv (the transfer sets' after ``wer``).
 COLUMNS = (
@@ -122,28 +127,34 @@ class OcrBench:
         self.first = next(iter(configs.values()))
         check_eval_sets(self.first, suite.transfer, f"{path}: transfer")
         self.suite, self.console = suite, console
-        self.lm = Path()
+        self.lm, self.folder = Path(), Path()
+        self.lm_digest: str | None = None
         self.info: dict[str, Any] = {}
 
     def prepare(self, folder: Path, resumed: bool) -> None:
         """The character LM of ``beam+lm``, trained on training texts (kept on resume)."""
-        self.lm = folder / LM_FILE
-        if "beam+lm" not in self.suite.decoders or (resumed and self.lm.is_file()):
+        self.lm, self.folder = folder / LM_FILE, folder
+        if "beam+lm" not in self.suite.decoders:
             return
-        spec = self.suite.lm
-        texts = split_texts(self.first, "train", spec.lines)
-        CharNgramLM.train(texts, spec.order, spec.smoothing).save(self.lm)
-        self.console.print(f"LM: order {spec.order} on {len(texts)} training texts -> {self.lm}")
+        if not (resumed and self.lm.is_file()):
+            spec = self.suite.lm
+            texts = split_texts(self.first, "train", spec.lines)
+            CharNgramLM.train(texts, spec.order, spec.smoothing).save(self.lm)
+            self.console.print(
+                f"LM: order {spec.order} on {len(texts)} training texts -> {self.lm}"
+            )
+        self.lm_digest = file_digest(self.lm)
 
     def board(self, rows: list[Row]) -> Board:
         return ocr_board(rows)
 
-    def _decoding(self, decoder: str, weights: Weights) -> dict[str, Any]:
+    def _decoding(self, decoder: str, weights: Weights, width: int | None = None) -> dict[str, Any]:
+        """Settings of ``decoder``; beams ``width`` wide (default: the suite's test width)."""
         if decoder == "greedy":
             return {"decoder": "greedy", "lm": None, "ctc_decode_weight": 0.0}
         settings: dict[str, Any] = {
             "decoder": "beam",
-            "beam_width": self.suite.beam_width,
+            "beam_width": width or self.suite.beam_width,
             "lm": None,
             "ctc_decode_weight": weights.ctc,
         }
@@ -151,46 +162,59 @@ class OcrBench:
             settings.update(lm=str(self.lm), lm_alpha=weights.alpha, lm_beta=weights.beta)
         return settings
 
-    def _tune(self, run: Run, decoder: str, joint: bool) -> Weights:
-        """The decoder's weights with the lowest val CER, from the suite's grids: the LM's
-        (alpha, beta) for beam+lm, and for a model with a CTC head the head's weight."""
-        spec = self.suite
-        ctc_weights = spec.ctc_decode_weights if joint else [0.0]
-        lm = decoder == "beam+lm"
-        pairs = len(spec.lm.alphas) * len(spec.lm.betas) if lm else 1
-        if decoder == "greedy" or len(ctc_weights) * pairs == 1:
-            return Weights(ctc_weights[0], spec.lm.alphas[0], spec.lm.betas[0])
-        if lm:
-            searches = [
-                search_lm_weights(
-                    run, self.lm, spec.lm.alphas, spec.lm.betas, "val", spec.beam_width, weight
-                )
-                for weight in ctc_weights
-            ]
-            best = best_search(searches)
-            weights, cer = Weights(best.ctc_decode_weight, *best.best), best.best_cer
-            chosen = f"alpha {weights.alpha:g}, beta {weights.beta:g}"
-        else:
-            val = load_split(run.config(), "val")
-            scores: dict[float, float] = {}
-            for weight in ctc_weights:
-                settings = self._decoding(decoder, Weights(weight))
-                recognizer = Recognizer.from_run(run, decoding=settings)
-                scores[weight] = error_rates(predict_lines(recognizer, val))["cer"]
-            weights = Weights(min(scores, key=scores.__getitem__))
-            cer, chosen = scores[weights.ctc], ""
-        if joint:
-            chosen = ", ".join(filter(None, [f"ctc_decode_weight {weights.ctc:g}", chosen]))
+    def _ctc_weight(self, run: Run, memo: Memo) -> float:
+        """The CTC head's weight in both beam decoders of a joint model: the suite's that
+        reads val best with the beam alone, without the LM.
+
+        Searched once, not again beside every (alpha, beta) of the LM: each point of a search
+        is a beam search of the whole val split, the joint ones the slowest the suite runs.
+        """
+        weights = self.suite.ctc_decode_weights
+        if len(weights) == 1:
+            return weights[0]
+        val = functools.cache(lambda: load_split(run.config(), "val"))
+        scores = {}
+        for weight in weights:
+            settings = self._decoding("beam", Weights(weight), self.suite.tune_width)
+            recognizer = Recognizer.from_run(run, decoding=settings)
+            scores[weight] = kept_rates(memo, recognizer, {"split": "val"}, val)["cer"]
+        best = min(scores, key=scores.__getitem__)
         self.console.print(
-            f"  {decoder} weights on val: {chosen} "
-            f"(CER {cer:.4f}; {len(ctc_weights) * pairs} tried)",
+            f"  ctc_decode_weight on val, beam without LM: {best:g} "
+            f"(CER {scores[best]:.4f}; {len(weights)} tried)",
             highlight=False,
         )
-        return weights
+        return best
+
+    def _tune(self, run: Run, decoder: str, ctc: float, memo: Memo) -> Weights:
+        """The decoder's weights: the CTC head's ``ctc`` for a beam, and for beam+lm the
+        LM's (alpha, beta) with the lowest val CER from the suite's grid."""
+        spec = self.suite
+        if decoder == "greedy":
+            return Weights()
+        if decoder == "beam" or len(spec.lm.alphas) * len(spec.lm.betas) == 1:
+            return Weights(ctc, spec.lm.alphas[0], spec.lm.betas[0])
+        search = search_lm_weights(
+            run, self.lm, spec.lm.alphas, spec.lm.betas, "val", spec.tune_width, ctc, memo
+        )
+        alpha, beta = search.best
+        self.console.print(
+            f"  beam+lm weights on val: alpha {alpha:g}, beta {beta:g} "
+            f"(CER {search.best_cer:.4f}; {len(search.scores)} tried, width {search.beam_width})",
+            highlight=False,
+        )
+        return Weights(ctc, alpha, beta)
+
+    def memo(self, run: Run) -> Memo:
+        """What was measured of ``run`` already, in the benchmark folder: a measurement that
+        stops goes on from there (it is kept while the checkpoint and the LM are the same)."""
+        identity = {"checkpoint": file_digest(run.checkpoints / "best.ckpt"), "lm": self.lm_digest}
+        return Memo(self.folder / MEMO_FOLDER / f"{run.path.name}.json", identity)
 
     def measure(self, name: str, run: Run) -> list[Row]:
         """One leaderboard row per decoder for a trained run."""
         suite = self.suite
+        memo = self.memo(run)
         greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", Weights()))
         cfg = greedy.cfg
         test = load_split(cfg, "test")
@@ -200,12 +224,13 @@ class OcrBench:
         }
         compute = line_compute(greedy, test)
         epochs = read_metrics(run.path / METRICS_FILE)
-        joint = bool(cfg.task.ctc_weight)
+        beams = any(decoder != "greedy" for decoder in suite.decoders)
+        ctc = self._ctc_weight(run, memo) if cfg.task.ctc_weight and beams else 0.0
         rows = []
         for decoder in suite.decoders:
-            weights = self._tune(run, decoder, joint)
+            weights = self._tune(run, decoder, ctc, memo)
             recognizer = Recognizer.from_run(run, decoding=self._decoding(decoder, weights))
-            rates = error_rates(predict_lines(recognizer, test))
+            rates = kept_rates(memo, recognizer, {"split": "test"}, lambda: test)
             row: Row = {
                 "name": name,
                 "model": cfg.model.name,
@@ -215,22 +240,15 @@ class OcrBench:
                 "wer": rates["wer"],
             }
             for label, lines in transfer.items():
-                other = error_rates(predict_lines(recognizer, lines))
+                what = {"set": label, **suite.transfer[label].model_dump(mode="json")}
+                other = kept_rates(memo, recognizer, what, lambda lines=lines: lines)
                 row[f"{label}_cer"], row[f"{label}_wer"] = other["cer"], other["wer"]
-            speed = transcription_speed(
-                recognizer,
-                test,
-                suite.speed.lines,
-                suite.speed.batch_size,
-                suite.speed.batches,
-                suite.speed.repeats,
-            )
             row.update(
                 params=compute.params,
                 macs=compute.macs,
                 flops=compute.flops,
                 flops_width=compute.width,
-                **speed.columns("lines"),
+                **self._speed(recognizer, test, memo),
                 **training_columns(run, epochs),
                 test_lines=rates["lines"],
                 lm_alpha=weights.alpha if decoder == "beam+lm" else None,
@@ -246,3 +264,15 @@ class OcrBench:
             )
             rows.append(row)
         return rows
+
+    def _speed(self, recognizer: Recognizer, test: EncodedLines, memo: Memo) -> dict[str, Any]:
+        """The row's speed columns, kept like the error rates: a beam search of width 30 with
+        the LM and a CTC head takes most of an hour on the suite's lines."""
+        spec = self.suite.speed
+        key = {"speed": spec.model_dump(mode="json"), "decoding": decoding_key(recognizer.cfg)}
+        return memo.get(
+            key,
+            lambda: transcription_speed(
+                recognizer, test, spec.lines, spec.batch_size, spec.batches, spec.repeats
+            ).columns("lines"),
+        )

@@ -137,7 +137,10 @@ class OcrSuite(_Suite):
     decoders: list[Decoder] = Field(["greedy", "beam", "beam+lm"], min_length=1)
     """Decoders every model is evaluated with."""
     beam_width: int = Field(10, ge=1)
-    """Beam width of both beam decoders."""
+    """Beam width of both beam decoders on the test sets."""
+    tune_beam_width: int | None = Field(None, ge=1)
+    """Beam width of the val searches that choose each model's decoding weights (None:
+    ``beam_width``): a narrower beam picks the same weights at a fraction of the time."""
     lm: LMSpec = LMSpec()
     """The character LM of the beam+lm decoder."""
     ctc_decode_weights: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
@@ -145,14 +148,20 @@ class OcrSuite(_Suite):
     )
     """Both beam decoders of a model trained with a CTC head (``task.ctc_weight``) score
     each hypothesis with the head too (joint CTC-attention decoding,
-    ``task.ctc_decode_weight``; 0: the decoder alone), at the weight of this list that reads
-    the val split best, chosen per model and decoder (with the LM's weights for beam+lm)."""
+    ``task.ctc_decode_weight``; 0: the decoder alone), at the weight of this list with which
+    the beam without the LM reads the val split best, chosen per model; beam+lm then
+    searches the LM's weights at it."""
     transfer: dict[str, EvalSet] = {}
     """Extra evaluation sets, by label (a ``<label> CER`` column each): a split (default
     test) of the suite's dataset or of another one, e.g. ``shift: {split: test_shift}``,
     ``digits: {data: {name: digits_lines, test_size: 500}}`` (the config's ``eval.sets``)."""
     speed: SpeedSpec = SpeedSpec()
     """How latency and throughput are measured."""
+
+    @property
+    def tune_width(self) -> int:
+        """Beam width of the val searches."""
+        return self.tune_beam_width or self.beam_width
 
 
 class ClsSuite(_Suite):

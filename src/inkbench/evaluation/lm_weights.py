@@ -11,13 +11,15 @@ this.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inkbench.errors import InkbenchError
-from inkbench.evaluation.evaluate import Recognizer, error_rates, load_split, predict_lines
+from inkbench.evaluation.evaluate import Recognizer, load_split
+from inkbench.evaluation.memo import Memo, kept_rates
 from inkbench.runs.store import Run
 
 
@@ -96,16 +98,19 @@ def search_lm_weights(
     split: str = "val",
     beam_width: int | None = None,
     ctc_decode_weight: float | None = None,
+    memo: Memo | None = None,
 ) -> LMWeightSearch:
     """Beam search with ``lm`` on ``split`` of the run's dataset, for every (alpha, beta),
-    at ``ctc_decode_weight`` (None: the run's own)."""
+    at ``ctc_decode_weight`` (None: the run's own); a point ``memo`` holds is not decoded
+    again."""
     if not lm.is_file():
         raise InkbenchError(f"{lm}: LM file not found")
     if not alphas or not betas:
         raise InkbenchError("LM weight search: give at least one alpha and one beta")
-    lines: Any = None
+    memo = memo if memo is not None else Memo()
+    lines = functools.cache(lambda: load_split(run.config(), split))
     scores: dict[tuple[float, float], float] = {}
-    width, weight = 0, 0.0
+    width, weight, count = 0, 0.0, 0
     for alpha in alphas:
         for beta in betas:
             settings: dict[str, Any] = {
@@ -121,6 +126,6 @@ def search_lm_weights(
             recognizer = Recognizer.from_run(run, decoding=settings)
             width = recognizer.cfg.task.beam_width
             weight = recognizer.cfg.task.ctc_decode_weight
-            lines = lines if lines is not None else load_split(recognizer.cfg, split)
-            scores[alpha, beta] = float(error_rates(predict_lines(recognizer, lines))["cer"])
-    return LMWeightSearch(scores, split, len(lines), width, weight)
+            rates = kept_rates(memo, recognizer, {"split": split}, lines)
+            scores[alpha, beta], count = float(rates["cer"]), int(rates["lines"])
+    return LMWeightSearch(scores, split, count, width, weight)
