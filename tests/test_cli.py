@@ -323,13 +323,12 @@ def test_data_preview(
 def test_python_m_inkbench_cli_exits_with_the_commands_code(tmp_path: Path) -> None:
     # Lightning's ddp launcher re-runs `python -m inkbench.cli ...`: its exit code must be the
     # command's, or a failed process would pass for a finished one.
-    import os
     import subprocess
     import sys
 
-    src = Path(__file__).resolve().parents[1] / "src"
+    from conftest import cli_env
+
     command = [sys.executable, "-m", "inkbench.cli", "train", str(tmp_path / "missing.yaml")]
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("error:") and "missing.yaml" in done.stderr

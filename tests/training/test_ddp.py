@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import tiny_cls_config, tiny_config, write_folder, write_image_splits
+from conftest import cli_env, tiny_cls_config, tiny_config, write_folder, write_image_splits
 
 # Each test starts 2 to 4 Python processes that import torch and Lightning: up to 2.5 min on
 # 2 cores shared with other work, where the suite's 300 s limit would be too close.
@@ -51,8 +50,7 @@ sys.exit(main(sys.argv[1:]))
 def _inkbench(
     args: list[str], cwd: Path, env: dict[str, str] | None = None, script: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    src = Path(__file__).resolve().parents[2] / "src"
-    environ = {**os.environ, "PYTHONPATH": str(src), **(env or {})}
+    environ = {**cli_env(), **(env or {})}
     command = [sys.executable, *(script or ["-m", "inkbench.cli"]), *args]
     return subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True)
 
