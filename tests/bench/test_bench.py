@@ -220,8 +220,10 @@ def test_a_stopped_measurement_goes_on_from_what_it_had_measured(
     (folder,) = runs.iterdir()
     stop_at[0], decoded[:], timed[:] = 99, [], []
     assert main([*base, "--json", "--resume", str(folder)]) == 0
-    resumed = json.loads(capsys.readouterr().out)["models"]
+    out, err = capsys.readouterr()
+    resumed = json.loads(out)["models"]
     assert len(decoded) == 3 and timed == ["beam"]  # only what the first sitting had not done
+    assert "measured already: 4 pieces" in err  # greedy's two sets and speed, a val point
     assert sorted(r["decoder"] for r in resumed) == ["beam+lm", "greedy"]
 
     # What was kept is what measuring again from nothing gives, the timings aside.

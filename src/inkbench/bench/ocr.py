@@ -215,6 +215,8 @@ class OcrBench:
         """One leaderboard row per decoder for a trained run."""
         suite = self.suite
         memo = self.memo(run)
+        if len(memo):
+            self.console.print(f"  measured already: {len(memo)} pieces ({memo.path})")
         greedy = Recognizer.from_run(run, decoding=self._decoding("greedy", Weights()))
         cfg = greedy.cfg
         test = load_split(cfg, "test")
