@@ -224,6 +224,11 @@ def test_a_stopped_measurement_goes_on_from_what_it_had_measured(
     resumed = json.loads(out)["models"]
     assert len(decoded) == 3 and timed == ["beam"]  # only what the first sitting had not done
     assert "measured already: 4 pieces" in err  # greedy's two sets and speed, a val point
+    # Each piece measured now says so, with what it gave; the pieces read back do not.
+    assert "    val, beam, width 2, LM alpha 0.5 beta 0: CER " in err
+    assert "    val, beam, width 2, LM alpha 0.2" not in err
+    assert "    other, beam, width 3, LM alpha" in err and "    test, greedy: CER" not in err
+    assert err.count("    speed, beam, width 3, LM alpha") == 1
     assert sorted(r["decoder"] for r in resumed) == ["beam+lm", "greedy"]
 
     # What was kept is what measuring again from nothing gives, the timings aside.

@@ -30,12 +30,14 @@ def test_a_later_memo_reads_back_what_was_measured_and_measures_only_the_rest(
     assert first.get({"lines": "val", "alpha": 0.3}, lambda: measure("a", 0.25)) == {"cer": 0.25}
     with pytest.raises(KeyboardInterrupt):  # the sitting ends in the second measurement
         first.get({"lines": "val", "alpha": 0.6}, stopped)
-    later = Memo(path, {"checkpoint": "abc"})
+    reported: list[tuple[dict[str, object], object]] = []
+    later = Memo(path, {"checkpoint": "abc"}, lambda key, result, s: reported.append((key, result)))
     assert len(later) == 1
     # The key's order does not matter; the unfinished one is measured now.
     assert later.get({"alpha": 0.3, "lines": "val"}, lambda: measure("again", 0.0)) == {"cer": 0.25}
     assert later.get({"lines": "val", "alpha": 0.6}, lambda: measure("b", 0.5)) == {"cer": 0.5}
     assert calls == ["a", "b"]
+    assert reported == [({"lines": "val", "alpha": 0.6}, {"cer": 0.5})]  # measured, not read
     assert len(Memo(path, {"checkpoint": "abc"})) == 2
 
 

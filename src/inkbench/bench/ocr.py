@@ -4,6 +4,7 @@ with every decoder on the test split and the suite's transfer sets, rows ranked 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,27 @@ class OcrBench:
         """What was measured of ``run`` already, in the benchmark folder: a measurement that
         stops goes on from there (it is kept while the checkpoint and the LM are the same)."""
         identity = {"checkpoint": file_digest(run.checkpoints / "best.ckpt"), "lm": self.lm_digest}
-        return Memo(self.folder / MEMO_FOLDER / f"{run.path.name}.json", identity)
+        return Memo(self.folder / MEMO_FOLDER / f"{run.path.name}.json", identity, self._report)
+
+    def _report(self, key: Mapping[str, Any], result: Any, seconds: float) -> None:
+        """One line per piece measured: which lines, decoded how, what it gave, how long."""
+        task = key["decoding"]
+        how = [task["decoder"]]
+        if task["decoder"] == "beam":
+            how.append(f"width {task['beam_width']}")
+            if task["ctc_decode_weight"]:
+                how.append(f"ctc {task['ctc_decode_weight']:g}")
+            if task["lm"]:
+                how.append(f"LM alpha {task['lm_alpha']:g} beta {task['lm_beta']:g}")
+        if "speed" in key:
+            what = "speed"
+            gave = f"{result['latency_ms']:.1f} ms/line, {result['lines_per_s']:.1f} lines/s"
+        else:
+            what = key["lines"].get("set") or key["lines"]["split"]
+            gave = f"CER {result['cer']:.4f} on {result['lines']} lines"
+        self.console.print(
+            f"    {what}, {', '.join(how)}: {gave} ({seconds:.0f} s)", highlight=False
+        )
 
     def measure(self, name: str, run: Run) -> list[Row]:
         """One leaderboard row per decoder for a trained run."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,8 +49,15 @@ def _text(key: Mapping[str, Any]) -> str:
 class Memo:
     """Results by key; kept in ``path`` (JSON) when there is one, else for this process only."""
 
-    def __init__(self, path: Path | None = None, identity: Mapping[str, Any] | None = None):
-        self.path, self.identity = path, dict(identity or {})
+    def __init__(
+        self,
+        path: Path | None = None,
+        identity: Mapping[str, Any] | None = None,
+        report: Callable[[Mapping[str, Any], Any, float], None] | None = None,
+    ) -> None:
+        """``report(key, result, seconds)`` is told of each result measured (not of one read
+        back): a measurement of hours shows its progress."""
+        self.path, self.identity, self.report = path, dict(identity or {}), report
         self.entries: dict[str, Any] = {}
         if path is None or not path.is_file():
             return
@@ -73,8 +81,11 @@ class Memo:
         """
         text = _text(key)
         if text not in self.entries:
+            start = time.perf_counter()
             self.entries[text] = json.loads(json.dumps(measure()))
             self._save()
+            if self.report is not None:
+                self.report(key, self.entries[text], time.perf_counter() - start)
         return self.entries[text]
 
     def _save(self) -> None:
