@@ -163,7 +163,7 @@ class OcrBench:
             settings.update(lm=str(self.lm), lm_alpha=weights.alpha, lm_beta=weights.beta)
         return settings
 
-    def _ctc_weight(self, run: Run, memo: Memo) -> float:
+    def _ctc_weight(self, base: Recognizer, memo: Memo) -> float:
         """The CTC head's weight in both beam decoders of a joint model: the suite's that
         reads val best with the beam alone, without the LM.
 
@@ -173,11 +173,11 @@ class OcrBench:
         weights = self.suite.ctc_decode_weights
         if len(weights) == 1:
             return weights[0]
-        val = functools.cache(lambda: load_split(run.config(), "val"))
+        val = functools.cache(lambda: load_split(base.cfg, "val"))
         scores = {}
         for weight in weights:
             settings = self._decoding("beam", Weights(weight), self.suite.tune_width)
-            recognizer = Recognizer.from_run(run, decoding=settings)
+            recognizer = base.with_decoding(settings)
             scores[weight] = kept_rates(memo, recognizer, {"split": "val"}, val)["cer"]
         best = min(scores, key=scores.__getitem__)
         self.console.print(
@@ -248,11 +248,11 @@ class OcrBench:
         compute = line_compute(greedy, test)
         epochs = read_metrics(run.path / METRICS_FILE)
         beams = any(decoder != "greedy" for decoder in suite.decoders)
-        ctc = self._ctc_weight(run, memo) if cfg.task.ctc_weight and beams else 0.0
+        ctc = self._ctc_weight(greedy, memo) if cfg.task.ctc_weight and beams else 0.0
         rows = []
         for decoder in suite.decoders:
             weights = self._tune(run, decoder, ctc, memo)
-            recognizer = Recognizer.from_run(run, decoding=self._decoding(decoder, weights))
+            recognizer = greedy.with_decoding(self._decoding(decoder, weights))
             rates = kept_rates(memo, recognizer, {"split": "test"}, lambda: test)
             row: Row = {
                 "name": name,

@@ -108,7 +108,8 @@ def search_lm_weights(
     if not alphas or not betas:
         raise InkbenchError("LM weight search: give at least one alpha and one beta")
     memo = memo if memo is not None else Memo()
-    lines = functools.cache(lambda: load_split(run.config(), split))
+    base = Recognizer.from_run(run)  # the checkpoint read once; each point shares its network
+    lines = functools.cache(lambda: load_split(base.cfg, split))
     scores: dict[tuple[float, float], float] = {}
     width, weight, count = 0, 0.0, 0
     for alpha in alphas:
@@ -123,7 +124,7 @@ def search_lm_weights(
                 settings["beam_width"] = beam_width
             if ctc_decode_weight is not None:
                 settings["ctc_decode_weight"] = ctc_decode_weight
-            recognizer = Recognizer.from_run(run, decoding=settings)
+            recognizer = base.with_decoding(settings)
             width = recognizer.cfg.task.beam_width
             weight = recognizer.cfg.task.ctc_decode_weight
             rates = kept_rates(memo, recognizer, {"split": split}, lines)
